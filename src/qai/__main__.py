@@ -1,0 +1,3 @@
+from qai.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The `qai` command: serve, worker, db, sandbox, projects, messages."""
+
+from __future__ import annotations
+
+import typer
+
+from qai.cli import db, sandbox
+from qai.cli._common import run_cli
+
+app = typer.Typer(
+    name="qai",
+    help="QAI: type what you want, watch a code agent build it in an isolated sandbox.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(sandbox.app, name="sandbox")
+
+
+def main() -> None:
+    run_cli(app)

@@ -1,0 +1,18 @@
+"""Database access: the process's engine, sessions at the edge, migrations."""
+
+from qai.db.base import Base, new_id, utcnow
+from qai.db.engine import Database, dispose_database, get_database
+from qai.db.session import after_commit, commit, read_session, session_scope
+
+__all__ = [
+    "Base",
+    "Database",
+    "after_commit",
+    "commit",
+    "dispose_database",
+    "get_database",
+    "new_id",
+    "read_session",
+    "session_scope",
+    "utcnow",
+]

@@ -1,0 +1,37 @@
+"""Declarative base and the column types shared by both engines."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase
+
+# PostgreSQL: TIMESTAMP(3) without time zone, as Prisma made it. Values are naive UTC.
+Timestamp = DateTime().with_variant(postgresql.TIMESTAMP(precision=3), "postgresql")
+# PostgreSQL: JSONB, as Prisma made it; SQLite: JSON stored as TEXT.
+JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# No "pk" entry: PostgreSQL then names primary keys "<table>_pkey", as Prisma did.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now, naive UTC, truncated to milliseconds: what TIMESTAMP(3) stores on both engines."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
