@@ -1,0 +1,339 @@
+"""The data layer on both engines, through the real migrations: every procedure of the contract."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from qai import events
+from qai.db import get_database, read_session, session_scope, utcnow
+from qai.errors import BadRequest, InvalidCursor, ProjectNotFound
+from qai.messages import service as messages
+from qai.messages.models import Fragment, Message, MessageRole, MessageType
+from qai.messages.service import FragmentDraft
+from qai.projects import service as projects
+from qai.projects.models import Project
+from qai.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("settings")
+
+
+async def make_project(value: str = "a kanban board") -> projects.ProjectView:
+    async with session_scope() as session:
+        project, _ = await projects.create_project_with_first_message(session, value, template="web")
+    return project
+
+
+async def count(model: type) -> int:
+    async with read_session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_create_project_makes_first_message_and_sends_event_after_commit() -> None:
+    project = await make_project("a kanban board with drag and drop")
+    assert project.template == "web"
+    first, second = project.name.split("-")
+    assert first.isalpha() and second.isalpha()
+    async with read_session() as session:
+        page = await messages.list_messages(session, project.id, limit=10)
+    [message] = page.items
+    assert (message.content, message.role, message.type) == (
+        "a kanban board with drag and drop",
+        MessageRole.USER,
+        MessageType.RESULT,
+    )
+    assert message.fragment is None
+    [event] = events.undelivered()
+    assert (event.name, event.project_id, event.message_id, event.value) == (
+        "code-agent/run",
+        project.id,
+        message.id,
+        "a kanban board with drag and drop",
+    )
+
+
+async def test_rolled_back_create_leaves_nothing_and_sends_no_event() -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with session_scope() as session:
+            await projects.create_project_with_first_message(session, "x", template="web")
+            raise Boom
+    assert await count(Project) == 0
+    assert await count(Message) == 0
+    assert events.undelivered() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "Prompt is required"),
+        ("   ", "Prompt is required"),
+        ("x" * 1001, "Prompt must be less than 1000 characters"),
+    ],
+)
+async def test_prompt_rules(value: str, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        async with session_scope() as session:
+            await projects.create_project_with_first_message(session, value, template="web")
+    assert await count(Project) == 0
+
+
+async def test_prompt_of_exactly_1000_characters_is_accepted() -> None:
+    project = await make_project("x" * 1000)
+    assert project.id
+
+
+async def test_get_unknown_project_is_not_found() -> None:
+    async with read_session() as session:
+        with pytest.raises(ProjectNotFound, match="Project not found"):
+            await projects.get_project(session, "nope")
+
+
+async def test_list_is_newest_first_and_pages_are_stable_under_equal_timestamps() -> None:
+    same = utcnow()
+    async with session_scope() as session:
+        for index in range(7):
+            session.add(Project(name=f"p{index}", created_at=same, updated_at=same))
+        session.add(Project(name="newest", created_at=same + timedelta(seconds=1), updated_at=same))
+    seen: list[str] = []
+    cursor = None
+    async with read_session() as session:
+        while True:
+            page = await projects.list_projects(session, limit=3, cursor=cursor)
+            seen.extend(p.id for p in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        everything = await projects.list_projects(session, limit=100)
+    assert len(seen) == len(set(seen)) == 8
+    assert [p.id for p in everything.items] == seen
+    assert everything.items[0].name == "newest"
+    assert everything.next_cursor is None
+
+
+async def test_bad_cursor_is_a_clear_bad_request() -> None:
+    async with read_session() as session:
+        with pytest.raises(InvalidCursor, match="Invalid cursor"):
+            await projects.list_projects(session, limit=3, cursor="%%%not-a-cursor")
+
+
+async def test_history_is_oldest_first_with_fragments_in_fixed_queries() -> None:
+    project = await make_project()
+
+    async def statements_for_history() -> tuple[int, int]:
+        stats = get_database().stats
+        before = stats.statements
+        async with read_session() as session:
+            page = await messages.list_messages(session, project.id, limit=500)
+        return stats.statements - before, len(page.items)
+
+    async def add_turns(n: int) -> None:
+        for index in range(n):
+            async with session_scope() as session:
+                await messages.create_user_message(session, project.id, f"change {index}")
+            async with session_scope() as session:
+                await messages.save_assistant_result(
+                    session,
+                    project.id,
+                    f"done {index}",
+                    FragmentDraft(
+                        title=f"Step {index}",
+                        sandbox_url="http://x.preview.localhost:8000",
+                        files={"index.html": f"<h1>{index}</h1>"},
+                        summary=f"summary {index}",
+                    ),
+                )
+
+    await add_turns(2)
+    small_statements, small_count = await statements_for_history()
+    await add_turns(20)
+    large_statements, large_count = await statements_for_history()
+    assert (small_count, large_count) == (5, 45)
+    assert small_statements == large_statements == 1
+
+    async with read_session() as session:
+        page = await messages.list_messages(session, project.id, limit=500)
+    roles = [m.role for m in page.items]
+    assert roles[0] is MessageRole.USER
+    assert roles[1:5] == [
+        MessageRole.USER,
+        MessageRole.ASSISTANT,
+        MessageRole.USER,
+        MessageRole.ASSISTANT,
+    ]
+    assert [m.created_at for m in page.items] == sorted(m.created_at for m in page.items)
+    last = page.items[-1]
+    assert last.fragment is not None
+    assert last.fragment.files == {"index.html": "<h1>19</h1>"}
+    assert last.fragment.summary == "summary 19"
+
+
+async def test_history_pages_forward_and_backward() -> None:
+    project = await make_project()
+    for index in range(9):
+        async with session_scope() as session:
+            await messages.create_user_message(session, project.id, f"m{index}")
+    async with read_session() as session:
+        everything = [m.content for m in (await messages.list_messages(session, project.id, limit=100)).items]
+        forward: list[str] = []
+        cursor = None
+        while True:
+            page = await messages.list_messages(session, project.id, limit=4, cursor=cursor)
+            forward.extend(m.content for m in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        latest = await messages.list_messages(session, project.id, limit=4, latest=True)
+        backward = [m.content for m in latest.items]
+        before = latest.prev_cursor
+        while before is not None:
+            page = await messages.list_messages(session, project.id, limit=4, before=before)
+            backward = [m.content for m in page.items] + backward
+            before = page.prev_cursor
+    assert forward == everything == backward
+    assert len(everything) == 10
+    assert [m for m in everything[-4:]] == ["m5", "m6", "m7", "m8"]
+
+
+async def test_history_of_unknown_project_is_not_found() -> None:
+    async with read_session() as session:
+        with pytest.raises(ProjectNotFound):
+            await messages.list_messages(session, "missing", limit=10)
+
+
+async def test_message_for_unknown_project_is_not_found_and_nothing_is_kept() -> None:
+    with pytest.raises(ProjectNotFound, match="Project not found"):
+        async with session_scope() as session:
+            await messages.create_user_message(session, "missing", "hello")
+    assert await count(Message) == 0
+    assert events.undelivered() == []
+
+
+async def test_create_message_sends_event() -> None:
+    project = await make_project()
+    events.clear_undelivered()
+    async with session_scope() as session:
+        message = await messages.create_user_message(session, project.id, "make it blue")
+    [event] = events.undelivered()
+    assert (event.project_id, event.message_id, event.value) == (project.id, message.id, "make it blue")
+
+
+async def test_one_fragment_per_message() -> None:
+    project = await make_project()
+    async with session_scope() as session:
+        answer = await messages.save_assistant_result(
+            session,
+            project.id,
+            "done",
+            FragmentDraft(title="T", sandbox_url="u", files={"a": "b"}),
+        )
+    with pytest.raises(IntegrityError):
+        async with session_scope() as session:
+            session.add(
+                Fragment(message_id=answer.id, sandbox_url="u", title="again", files={})
+            )
+
+
+async def test_error_answer() -> None:
+    project = await make_project()
+    async with session_scope() as session:
+        await messages.save_assistant_error(session, project.id, "The model is not configured.")
+    async with read_session() as session:
+        page = await messages.list_messages(session, project.id, limit=10)
+    assert [(m.role, m.type) for m in page.items] == [
+        (MessageRole.USER, MessageType.RESULT),
+        (MessageRole.ASSISTANT, MessageType.ERROR),
+    ]
+
+
+async def test_delete_cascades_in_the_database_itself() -> None:
+    project = await make_project()
+    other = await make_project("keep me")
+    async with session_scope() as session:
+        await messages.save_assistant_result(
+            session, project.id, "done", FragmentDraft(title="T", sandbox_url="u", files={})
+        )
+    # Straight SQL, so the cascade is the database's, not the ORM's.
+    async with session_scope() as session:
+        await session.execute(text('DELETE FROM "Project" WHERE id = :id'), {"id": project.id})
+    assert await count(Fragment) == 0
+    assert await count(Message) == 1
+    async with session_scope() as session:
+        await projects.delete_project(session, other.id)
+    assert (await count(Project), await count(Message)) == (0, 0)
+    with pytest.raises(ProjectNotFound):
+        async with session_scope() as session:
+            await projects.delete_project(session, other.id)
+
+
+async def test_message_delete_cascades_to_its_fragment() -> None:
+    project = await make_project()
+    async with session_scope() as session:
+        answer = await messages.save_assistant_result(
+            session, project.id, "done", FragmentDraft(title="T", sandbox_url="u", files={})
+        )
+    async with session_scope() as session:
+        await session.execute(text('DELETE FROM "Message" WHERE id = :id'), {"id": answer.id})
+    assert await count(Fragment) == 0
+
+
+async def test_rename_changes_updated_at_and_checks_the_name() -> None:
+    project = await make_project()
+    async with session_scope() as session:
+        renamed = await projects.rename_project(session, project.id, "  My board  ")
+    assert renamed.name == "My board"
+    assert renamed.updated_at > project.updated_at or renamed.updated_at >= project.created_at
+    assert renamed.created_at == project.created_at
+    async with read_session() as session:
+        again = await projects.get_project(session, project.id)
+    assert again.updated_at == renamed.updated_at
+    assert again.updated_at >= project.updated_at
+    with pytest.raises(BadRequest, match="Name is required"):
+        async with session_scope() as session:
+            await projects.rename_project(session, project.id, "  ")
+    with pytest.raises(ProjectNotFound):
+        async with session_scope() as session:
+            await projects.rename_project(session, "missing", "x")
+
+
+async def test_updated_at_is_set_on_insert_and_moves_on_update(settings: Settings) -> None:
+    project = await make_project()
+    async with session_scope() as session:
+        row = await session.get(Project, project.id)
+        assert row is not None
+        assert row.updated_at is not None
+        old = row.updated_at
+        row.created_at = row.created_at - timedelta(days=1)
+        row.updated_at = old - timedelta(days=1)
+    async with session_scope() as session:
+        row = await session.get(Project, project.id)
+        assert row is not None
+        stale = row.updated_at
+        row.name = "changed"
+    async with read_session() as session:
+        row = await session.get(Project, project.id)
+        assert row is not None
+        assert row.updated_at > stale
+
+
+async def test_latest_fragment_and_recent_messages() -> None:
+    project = await make_project()
+    for index in range(3):
+        async with session_scope() as session:
+            await messages.save_assistant_result(
+                session,
+                project.id,
+                f"r{index}",
+                FragmentDraft(title=f"T{index}", sandbox_url="u", files={"n": str(index)}),
+            )
+    async with read_session() as session:
+        latest = await messages.latest_fragment(session, project.id)
+        recent = await messages.recent_messages(session, project.id, limit=2)
+    assert latest is not None and latest.title == "T2"
+    assert messages.files_of(latest) == {"n": "2"}
+    assert [m.content for m in recent] == ["r1", "r2"]
