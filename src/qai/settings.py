@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         default=500.0, ge=0, description="Statements slower than this are logged (0: log all)."
     )
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
+    auto_migrate: bool = Field(
+        default=True, description="Migrate the database to the newest revision at start."
+    )
 
     # --- HTTP ---------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")

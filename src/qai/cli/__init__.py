@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from qai.cli import db, sandbox
+from qai.cli.projects import messages_app, projects_app
+from qai.cli.serve import serve
 from qai.cli._common import run_cli
 
 app = typer.Typer(
@@ -15,6 +17,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(projects_app, name="projects")
+app.add_typer(messages_app, name="messages")
+app.command()(serve)
 
 
 def main() -> None:

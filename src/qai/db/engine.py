@@ -151,3 +151,8 @@ async def dispose_database() -> None:
     if _database is not None:
         database, _database = _database, None
         await database.dispose()
+
+
+def current_database() -> Database | None:
+    """The process's database if something already made it (metrics must not create one)."""
+    return _database

@@ -1,0 +1,85 @@
+"""The application factory: API routers, operations endpoints, error handling, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+import qai
+from qai.api import health
+from qai.api.errors import install_error_handlers
+from qai.api.metrics import Metrics
+from qai.api.middleware import RequestContextMiddleware
+from qai.db import migrate
+from qai.db.engine import current_database, dispose_database
+from qai.jobs import runtime
+from qai.jobs.runtime import Role
+from qai.messages.router import router as messages_router
+from qai.projects.router import router as projects_router
+from qai.runs.router import router as runs_router
+from qai.settings import Settings, get_settings
+
+log = logging.getLogger("qai")
+
+
+def create_app(settings: Settings | None = None, *, role: Role = "serve") -> FastAPI:
+    """The QAI HTTP application. ``role`` says whether this process also runs agent work."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, settings)
+        await runtime.start(settings, role=role)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            await dispose_database()
+
+    app = FastAPI(
+        title="QAI",
+        version=qai.__version__,
+        summary="Type what you want; a code agent builds it in an isolated sandbox.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.head_revision = migrate.head_revision(settings)
+    app.state.metrics = Metrics(current_database)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(projects_router)
+    app.include_router(messages_router)
+    app.include_router(runs_router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with validation documented as our 400 instead of its 422."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,93 @@
+"""One handler for every error path; all render ``{"error": {"code", "message", ...}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qai.errors import CODE_BY_STATUS, STATUS_BY_CODE, ErrorCode, QaiError
+
+log = logging.getLogger("qai.api")
+
+MESSAGE_BY_STATUS = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def error_response(
+    request: Request | None,
+    code: ErrorCode,
+    message: str,
+    *,
+    issues: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if issues is not None:
+        body["issues"] = issues
+    if request is not None and (request_id := request_id_of(request)):
+        body["requestId"] = request_id
+    return JSONResponse({"error": body}, status_code=STATUS_BY_CODE[code], headers=headers)
+
+
+def _issue(error: dict[str, Any]) -> dict[str, Any]:
+    location = [part for part in error.get("loc", ()) if part != "body"]
+    message = str(error.get("msg", "Invalid value"))
+    if error.get("type") == "missing" and location == ["value"]:
+        message = "Prompt is required"
+    return {"path": location, "message": message, "code": error.get("type", "invalid")}
+
+
+def validation_issues(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    issues = [_issue(dict(error)) for error in exc.errors()]
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return "Malformed JSON body", issues
+    return (issues[0]["message"] if issues else "Invalid input"), issues
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QaiError)
+    async def _qai_error(request: Request, exc: QaiError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("request %s failed: %s", request_id_of(request), exc.message)
+        return error_response(request, exc.code, exc.message, issues=exc.issues)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, issues = validation_issues(exc)
+        return error_response(request, "BAD_REQUEST", message, issues=issues)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODE_BY_STATUS.get(exc.status_code)
+        if code is None:
+            code = "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_SERVER_ERROR"
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        generic = {"Not Found", "Method Not Allowed", "Bad Request"}
+        message = (
+            detail
+            if detail and detail not in generic
+            else MESSAGE_BY_STATUS.get(exc.status_code, code.replace("_", " ").capitalize())
+        )
+        return error_response(request, code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s failed unexpectedly", request_id_of(request))
+        return error_response(
+            request,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error; quote the request id when reporting it",
+        )

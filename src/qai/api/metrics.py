@@ -1,0 +1,67 @@
+"""Prometheus metrics: requests by route and status, the database pool, slow queries, runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from qai.db.engine import Database
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _DatabaseCollector(Collector):
+    def __init__(self, database: Callable[[], Database | None]) -> None:
+        self.database = database
+
+    def collect(self) -> Iterable[Metric]:
+        database = self.database()
+        if database is None:
+            return
+        pool = database.pool_status()
+        for name, value, help_text in (
+            ("qai_db_pool_size", pool["size"], "Connections the pool keeps."),
+            ("qai_db_pool_checked_out", pool["checked_out"], "Connections in use."),
+            ("qai_db_pool_overflow", pool["overflow"], "Connections above the pool size in use."),
+        ):
+            gauge = GaugeMetricFamily(name, help_text)
+            gauge.add_metric([], value)
+            yield gauge
+        slow = GaugeMetricFamily(
+            "qai_db_slow_queries", "Statements slower than QAI_DB_SLOW_QUERY_MS since start."
+        )
+        slow.add_metric([], database.stats.slow_queries)
+        yield slow
+
+
+class Metrics:
+    def __init__(self, database: Callable[[], Database | None]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "qai_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "qai_http_request_duration_seconds",
+            "HTTP request latency by method and route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_DatabaseCollector(database))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def register(self, collector: Collector) -> None:
+        """Add a collector (e.g. runs by status) to what /metrics exposes."""
+        self.registry.register(collector)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,158 @@
+"""The outermost HTTP layer: request ids, body size limit, metrics, access log, last-resort 500.
+
+Written as plain ASGI (no BaseHTTPMiddleware) so it adds little to every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qai.api.metrics import Metrics
+
+access_log = logging.getLogger("qai.access")
+log = logging.getLogger("qai.api")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _error_body(code: str, message: str, request_id: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "requestId": request_id}})
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        request_id = ""
+        content_length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.match(candidate):
+                    request_id = candidate
+            elif name == b"content-length":
+                content_length = value
+        if not request_id:
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        response_started = False
+        received = 0
+        limit = self.max_body_bytes
+
+        too_large = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if too_large and not response_started:
+                # The app saw the body cut short (and may have answered 400): the real cause
+                # is the size, whatever the app made of it.
+                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+                return
+            if too_large:
+                return
+            await send_raw(message)
+
+        async def send_raw(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        async def send_error(code_status: int, code: str, message: str) -> None:
+            body = _error_body(code, message, request_id)
+            await send_raw(
+                {
+                    "type": "http.response.start",
+                    "status": code_status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_raw({"type": "http.response.body", "body": body})
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise BodyTooLarge
+            return message
+
+        try:
+            if content_length is not None and _too_large(content_length, limit):
+                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+            else:
+                await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            if not response_started:
+                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+        except Exception:
+            log.exception("request %s failed unexpectedly", request_id)
+            if not response_started:
+                await send_error(
+                    500,
+                    "INTERNAL_SERVER_ERROR",
+                    "Internal server error; quote the request id when reporting it",
+                )
+            else:
+                raise
+        finally:
+            elapsed = time.perf_counter() - started_at
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(scope["method"], template, status, elapsed)
+            if self.access_log:
+                access_log.info(
+                    '%s "%s %s" %d %.1fms',
+                    request_id,
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+
+
+def _too_large(content_length: bytes, limit: int) -> bool:
+    try:
+        return int(content_length) > limit
+    except ValueError:
+        return False
+
+
+__all__: list[Any] = ["RequestContextMiddleware"]

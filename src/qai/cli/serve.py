@@ -1,0 +1,78 @@
+"""`qai serve`: the API, the pages and a worker in one process."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import typer
+import uvicorn
+
+from qai.logs import configure_logging
+from qai.settings import Settings, get_settings, load_settings
+
+log = logging.getLogger("qai")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    if not is_loopback(settings.host):
+        banner = "!" * 78
+        log.warning(
+            "\n%s\nQAI is listening on %s, reachable from other machines. QAI has no\n"
+            "authentication yet: anyone who can reach this address can read, change and delete\n"
+            "every project and run code in its sandboxes. Use 127.0.0.1 unless a trusted proxy\n"
+            "with authentication stands in front.\n%s",
+            banner,
+            settings.host,
+            banner,
+        )
+
+
+def run_server(settings: Settings, *, role: str) -> None:
+    from qai.api import create_app
+
+    configure_logging(settings)
+    warn_if_exposed(settings)
+    app = create_app(settings, role="serve" if role == "serve" else "api")
+    log.info(
+        "QAI on http://%s:%d (database: %s)",
+        settings.host,
+        settings.port,
+        "SQLite " + str(settings.data_dir / "qai.db") if not settings.database_url else "PostgreSQL",
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on [QAI_HOST; 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port to listen on [QAI_PORT; 8000]."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Serve the API only; runs are left to `qai worker` processes."
+    ),
+) -> None:
+    """Run QAI: the web app, the JSON API and a worker for agent runs, in one process.
+
+    On first start it creates and migrates the database (SQLite in the data directory unless
+    DATABASE_URL is set).
+    """
+    overrides = {key: value for key, value in {"host": host, "port": port}.items() if value}
+    settings = load_settings(**overrides) if overrides else get_settings()
+    run_server(settings, role="api" if no_worker else "serve")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
+
+from qai.common.schemas import Input, Schema, Timestamp
+from qai.projects.service import NAME_MAX, PROMPT_MAX
+
+TemplateName = Literal["web", "nextjs"]
+
+
+def _prompt(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("prompt_required", "Prompt is required")
+    if len(value) > PROMPT_MAX:
+        raise PydanticCustomError("prompt_too_long", "Prompt must be less than 1000 characters")
+    return value
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("name_required", "Name is required")
+    if len(value) > NAME_MAX:
+        raise PydanticCustomError("name_too_long", f"Name must be at most {NAME_MAX} characters")
+    return value
+
+
+Prompt = Annotated[str, AfterValidator(_prompt), Field(examples=["a kanban board with drag and drop"])]
+Name = Annotated[str, AfterValidator(_name), Field(examples=["purple-elephant"])]
+
+
+class ProjectCreate(Input):
+    value: Prompt
+    template: TemplateName | None = Field(
+        default=None, description="The app's template; default from QAI_DEFAULT_TEMPLATE."
+    )
+
+
+class ProjectRename(Input):
+    name: Name
+
+
+class ProjectOut(Schema):
+    id: str
+    name: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    template: str | None = Field(
+        description="The project's template; null for a project the original app made."
+    )
+
+
+class ProjectPage(Schema):
+    items: list[ProjectOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
