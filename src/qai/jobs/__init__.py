@@ -1,0 +1,1 @@
+"""Durable background work (DBOS): the code-agent runs and their workers."""
