@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "QAI_"
@@ -90,12 +90,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info, warning or error."
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="text or json logs.")
     access_log: bool = Field(default=True, description="Log one line per HTTP request.")
 
     # --- sandboxes ----------------------------------------------------------------------------
-    sandbox_backend: Literal["local"] = Field(default="local")
+    sandbox_backend: Literal["local"] = Field(
+        default="local", description="Where sandboxes run: local (this machine)."
+    )
     sandbox_isolation: Literal["bwrap", "none"] = Field(
         default="bwrap",
         description="bwrap isolates every sandbox process; none (development only) does not.",
@@ -104,28 +108,53 @@ class Settings(BaseSettings):
         default=False,
         description=(
             "Give sandboxes outbound network access. Risk: generated code can reach the "
-            "internet and any host the QAI machine can reach."
+            "internet and any host the QAI machine can reach, its own services included."
         ),
     )
-    sandbox_memory_mb: int = Field(default=2048, ge=64, description="Address space per process.")
+    sandbox_memory_mb: int = Field(
+        default=2048, ge=16, description="Private writable memory per sandbox process."
+    )
     sandbox_cpu_seconds: int = Field(default=600, ge=1, description="CPU time per command.")
     sandbox_max_processes: int = Field(default=256, ge=8, description="Processes per sandbox.")
     sandbox_file_size_mb: int = Field(default=100, ge=1, description="Largest file a sandbox writes.")
+    sandbox_disk_mb: int = Field(
+        default=2048,
+        ge=1,
+        description="Largest total size of a sandbox directory; a sandbox past it is stopped.",
+    )
+    sandbox_tmp_mb: int = Field(
+        default=256, ge=1, description="Size of a sandbox's private /tmp (memory-backed)."
+    )
     sandbox_command_timeout: float = Field(
         default=120.0, gt=0, description="Wall-clock seconds per command before it is killed."
     )
-    sandbox_idle_seconds: int = Field(
-        default=900, ge=10, description="Idle sandboxes are stopped after this many seconds."
+    sandbox_start_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a template's server may take to answer before it counts as failed.",
+    )
+    sandbox_idle_seconds: float = Field(
+        default=900, gt=0, description="Idle sandboxes are stopped after this many seconds."
     )
     sandbox_max_running: int = Field(
         default=4, ge=1, description="Most sandboxes running at once (least recently used stop)."
+    )
+    sandbox_uid_base: int = Field(
+        default=1_000_000,
+        ge=1000,
+        le=2**31 - 70_000,
+        description=(
+            "First host uid given to sandbox processes; each running sandbox gets its own uid "
+            "from the 65536 that follow, so process limits bind per sandbox."
+        ),
     )
     default_template: str = Field(default="web", description="Template of new projects.")
     preview_url_template: str = Field(
         default="http://{sandbox}.preview.localhost:{port}",
         description=(
-            "Public address of a preview; {sandbox} is the sandbox name, {port} QAI's port. "
-            "Must be another origin than QAI's own."
+            "Public address of a preview; {sandbox} is the sandbox name (or <port>-<name> for "
+            "another port of the sandbox), {port} QAI's port. {sandbox} must be in the host "
+            "name, so that every preview is an origin of its own, never QAI's."
         ),
     )
 
@@ -138,7 +167,9 @@ class Settings(BaseSettings):
     small_model: str | None = Field(
         default=None, description="Optional cheaper model for titles and replies."
     )
-    model_temperature: float = Field(default=0.1, ge=0, le=2)
+    model_temperature: float = Field(
+        default=0.1, ge=0, le=2, description="Sampling temperature of the agent's model."
+    )
     run_max_turns: int = Field(default=15, ge=1, le=200, description="Model turns per run.")
     run_timeout_seconds: float = Field(default=900.0, gt=0, description="Wall clock per run.")
     worker_concurrency: int = Field(
@@ -148,6 +179,43 @@ class Settings(BaseSettings):
         default=20_000, ge=0, description="Conversation history the model sees, in characters."
     )
 
+    # --- model providers, workers, live events (owned by qai.llm / qai.jobs / qai.live) --------
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QAI_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible server (vLLM, LM Studio, llama.cpp); "
+        "OPENAI_BASE_URL is read too. Unset: api.openai.com.",
+    )
+    ollama_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        validation_alias=AliasChoices("QAI_OLLAMA_BASE_URL", "OLLAMA_BASE_URL"),
+        description="Ollama's OpenAI-compatible endpoint; OLLAMA_BASE_URL is read too.",
+    )
+    model_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Seconds one model request may take before it is retried."
+    )
+    model_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed model request (5xx, timeouts)."
+    )
+    worker_id: str | None = Field(
+        default=None,
+        description="This process's durable-execution executor id; stable across restarts so a "
+        "restarted worker resumes its runs. Default: <hostname>-<serve|worker>. Give every "
+        "worker sharing one PostgreSQL its own.",
+    )
+    queue_poll_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="How often a worker looks for queued runs."
+    )
+    live_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often open event streams look for events written by other processes.",
+    )
+    events_retention_hours: int = Field(
+        default=168, ge=1, description="Live events older than this are deleted by workers."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:
@@ -155,11 +223,12 @@ class Settings(BaseSettings):
             return None
         return normalise_database_url(value.strip())
 
-    @model_validator(mode="after")
-    def _check_preview_template(self) -> Settings:
-        if "{sandbox}" not in self.preview_url_template:
-            raise ValueError("preview_url_template must contain {sandbox}")
-        return self
+    @field_validator("preview_url_template")
+    @classmethod
+    def _check_preview_template(cls, value: str) -> str:
+        if "{sandbox}" not in value:
+            raise ValueError("must contain {sandbox}, e.g. http://{sandbox}.preview.localhost:{port}")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -202,9 +271,12 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         field = ".".join(str(p) for p in item["loc"]) or "settings"
-        env = "DATABASE_URL or QAI_DATABASE_URL" if field == "database_url" else (
-            ENV_PREFIX + field.upper()
-        )
+        if field.lower() in {"database_url", "qai_database_url"}:
+            env = "DATABASE_URL or QAI_DATABASE_URL"
+        elif field.upper().startswith(ENV_PREFIX):
+            env = field.upper()
+        else:
+            env = ENV_PREFIX + field.upper()
         given = item.get("input")
         shown = f"={given!r}" if isinstance(given, str | int | float) else ""
         lines.append(f"  {env}{shown}: {item['msg']}")
@@ -229,3 +301,21 @@ def get_settings() -> Settings:
 
 def reset_settings_cache() -> None:
     get_settings.cache_clear()
+
+
+def env_name(field: str) -> str:
+    return "DATABASE_URL / QAI_DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, in declaration order."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        if info.default_factory is not None:
+            default = "~/.local/share/qai ($XDG_DATA_HOME/qai)" if name == "data_dir" else "computed"
+        elif info.default is None:
+            default = "unset"
+        else:
+            default = str(getattr(info.default, "value", info.default))
+        rows.append((env_name(name), default, info.description or ""))
+    return rows

@@ -7,6 +7,7 @@ import typer
 from qai.cli import db, sandbox
 from qai.cli.projects import messages_app, projects_app
 from qai.cli.serve import serve
+from qai.cli.settings import show_settings
 from qai.cli._common import run_cli
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(projects_app, name="projects")
 app.add_typer(messages_app, name="messages")
 app.command()(serve)
+app.command("settings")(show_settings)
 
 
 def main() -> None:

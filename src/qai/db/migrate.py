@@ -25,6 +25,19 @@ ORIGINAL_HEAD = "projects"
 PRISMA_MIGRATIONS = ("message_fragment", "projects")
 
 
+# Tables that may live in the same database but are not ours to manage.
+FOREIGN_TABLES = {"_prisma_migrations"}
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What Alembic compares and migrates: our models, not Prisma's or DBOS's tables."""
+    if type_ == "table" and name is not None:
+        return name not in FOREIGN_TABLES and not name.startswith("dbos")
+    return True
+
+
 class MigrationError(QaiError):
     code = "BAD_REQUEST"
 

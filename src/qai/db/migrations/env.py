@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
@@ -12,19 +10,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import qai.models
 from qai.db.engine import sqlite_path
+from qai.db.migrate import include_object
 
 config = context.config
 target_metadata = qai.models.Base.metadata
-
-# Tables that live in the same database but are not ours to manage.
-FOREIGN_TABLES = {"_prisma_migrations"}
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    if type_ == "table" and name is not None:
-        return name not in FOREIGN_TABLES and not name.startswith("dbos")
-    return True
-
 
 def configure(connection: Connection) -> None:
     context.configure(
