@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import qai
+from qai import web
 from qai.api import health
 from qai.api.errors import install_error_handlers
 from qai.api.metrics import Metrics
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
     app.include_router(projects_router)
     app.include_router(messages_router)
     app.include_router(runs_router)
+    web.install(app)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
