@@ -25,7 +25,8 @@ def test_every_command_is_documented_and_has_help() -> None:
     cli_docs = (DOCS / "cli.md").read_text()
     root = typer.main.get_command(app)
     paths = command_paths(root)
-    assert ("serve",) in paths and ("db", "adopt") in paths
+    assert ("serve",) in paths
+    assert ("db", "adopt") in paths
     runner = CliRunner()
     for path in paths:
         assert f"qai {' '.join(path)}" in cli_docs, f"docs/cli.md misses `qai {' '.join(path)}`"

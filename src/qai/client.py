@@ -1,4 +1,4 @@
-"""A Python client for a running QAI server, sync (:class:`Client`) and async (:class:`AsyncClient`).
+"""A Python client for a running QAI server: :class:`Client` (sync) and :class:`AsyncClient`.
 
     from qai.client import Client
     with Client("http://127.0.0.1:8000") as qai:
@@ -34,7 +34,7 @@ class ApiError(QaiError):
         self, code: str, message: str, *, status: int, request_id: str | None, issues: Any = None
     ) -> None:
         super().__init__(message, issues=issues)
-        self.code = code  # type: ignore[misc]
+        self.code = code  # type: ignore[misc,assignment]
         self.http_status = status
         self.request_id = request_id
 

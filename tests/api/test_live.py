@@ -38,7 +38,9 @@ def test_cli_and_client_against_a_live_server(database_url: str, tmp_path: Path)
         assert project["template"] == "web"
 
         table = qai("projects", "list", url=server.url).stdout
-        assert project["id"] in table and project["name"] in table and "just now" in table
+        assert project["id"] in table
+        assert project["name"] in table
+        assert "just now" in table
 
         shown = json.loads(qai("projects", "show", project["id"], "--json", url=server.url).stdout)
         assert shown == project
@@ -48,7 +50,9 @@ def test_cli_and_client_against_a_live_server(database_url: str, tmp_path: Path)
 
         sent = qai("messages", "send", project["id"], "make it blue", "--json", url=server.url)
         assert json.loads(sent.stdout)["content"] == "make it blue"
-        history = json.loads(qai("messages", "list", project["id"], "--json", url=server.url).stdout)
+        history = json.loads(
+            qai("messages", "list", project["id"], "--json", url=server.url).stdout
+        )
         assert [m["content"] for m in history["items"]] == ["a kanban board", "make it blue"]
         assert "make it blue" in qai("messages", "list", project["id"], url=server.url).stdout
 
@@ -70,7 +74,8 @@ def test_cli_and_client_against_a_live_server(database_url: str, tmp_path: Path)
         assert qai("projects", "list", "--json", url=server.url).stdout.count('"id"') == 0
 
     down = qai("projects", "list", url=server.url)
-    assert down.returncode == 1 and "Cannot reach QAI" in down.stderr
+    assert down.returncode == 1
+    assert "Cannot reach QAI" in down.stderr
 
 
 async def test_async_client(database_url: str, tmp_path: Path) -> None:

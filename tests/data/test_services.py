@@ -23,7 +23,9 @@ pytestmark = pytest.mark.usefixtures("settings")
 
 async def make_project(value: str = "a kanban board") -> projects.ProjectView:
     async with session_scope() as session:
-        project, _ = await projects.create_project_with_first_message(session, value, template="web")
+        project, _ = await projects.create_project_with_first_message(
+            session, value, template="web"
+        )
     return project
 
 
@@ -36,7 +38,8 @@ async def test_create_project_makes_first_message_and_sends_event_after_commit()
     project = await make_project("a kanban board with drag and drop")
     assert project.template == "web"
     first, second = project.name.split("-")
-    assert first.isalpha() and second.isalpha()
+    assert first.isalpha()
+    assert second.isalpha()
     async with read_session() as session:
         page = await messages.list_messages(session, project.id, limit=10)
     [message] = page.items
@@ -59,10 +62,13 @@ async def test_rolled_back_create_leaves_nothing_and_sends_no_event() -> None:
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
+    async def create_then_fail() -> None:
         async with session_scope() as session:
             await projects.create_project_with_first_message(session, "x", template="web")
             raise Boom
+
+    with pytest.raises(Boom):
+        await create_then_fail()
     assert await count(Project) == 0
     assert await count(Message) == 0
     assert events.undelivered() == []
@@ -179,7 +185,9 @@ async def test_history_pages_forward_and_backward() -> None:
         async with session_scope() as session:
             await messages.create_user_message(session, project.id, f"m{index}")
     async with read_session() as session:
-        everything = [m.content for m in (await messages.list_messages(session, project.id, limit=100)).items]
+        everything = [
+            m.content for m in (await messages.list_messages(session, project.id, limit=100)).items
+        ]
         forward: list[str] = []
         cursor = None
         while True:
@@ -220,7 +228,11 @@ async def test_create_message_sends_event() -> None:
     async with session_scope() as session:
         message = await messages.create_user_message(session, project.id, "make it blue")
     [event] = events.undelivered()
-    assert (event.project_id, event.message_id, event.value) == (project.id, message.id, "make it blue")
+    assert (event.project_id, event.message_id, event.value) == (
+        project.id,
+        message.id,
+        "make it blue",
+    )
 
 
 async def test_one_fragment_per_message() -> None:
@@ -234,9 +246,7 @@ async def test_one_fragment_per_message() -> None:
         )
     with pytest.raises(IntegrityError):
         async with session_scope() as session:
-            session.add(
-                Fragment(message_id=answer.id, sandbox_url="u", title="again", files={})
-            )
+            session.add(Fragment(message_id=answer.id, sandbox_url="u", title="again", files={}))
 
 
 async def test_error_answer() -> None:
@@ -334,6 +344,7 @@ async def test_latest_fragment_and_recent_messages() -> None:
     async with read_session() as session:
         latest = await messages.latest_fragment(session, project.id)
         recent = await messages.recent_messages(session, project.id, limit=2)
-    assert latest is not None and latest.title == "T2"
+    assert latest is not None
+    assert latest.title == "T2"
     assert messages.files_of(latest) == {"n": "2"}
     assert [m.content for m in recent] == ["r1", "r2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,14 +33,16 @@ def error_response(
     message: str,
     *,
     issues: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if issues is not None:
         body["issues"] = issues
     if request is not None and (request_id := request_id_of(request)):
         body["requestId"] = request_id
-    return JSONResponse({"error": body}, status_code=STATUS_BY_CODE[code], headers=headers)
+    return JSONResponse(
+        {"error": body}, status_code=STATUS_BY_CODE[code], headers=dict(headers or {})
+    )
 
 
 def _issue(error: dict[str, Any]) -> dict[str, Any]:
