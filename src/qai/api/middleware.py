@@ -69,7 +69,9 @@ class RequestContextMiddleware:
             if too_large and not response_started:
                 # The app saw the body cut short (and may have answered 400): the real cause
                 # is the size, whatever the app made of it.
-                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+                await send_error(
+                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
+                )
                 return
             if too_large:
                 return
@@ -109,12 +111,16 @@ class RequestContextMiddleware:
 
         try:
             if content_length is not None and _too_large(content_length, limit):
-                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+                await send_error(
+                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
+                )
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
             if not response_started:
-                await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+                await send_error(
+                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
+                )
         except Exception:
             log.exception("request %s failed unexpectedly", request_id)
             if not response_started:

@@ -7,7 +7,9 @@ import typer
 from qai.db import migrate
 from qai.settings import get_settings
 
-app = typer.Typer(help="Database migrations (SQLite or PostgreSQL, from settings).", no_args_is_help=True)
+app = typer.Typer(
+    help="Database migrations (SQLite or PostgreSQL, from settings).", no_args_is_help=True
+)
 
 
 @app.command()

@@ -7,11 +7,15 @@ import typer
 from qai.cli._output import age, print_json, print_table
 from qai.client import Client
 
-UrlOption = typer.Option(None, "--url", envvar="QAI_URL", help="QAI server [http://127.0.0.1:8000].")
+UrlOption = typer.Option(
+    None, "--url", envvar="QAI_URL", help="QAI server [http://127.0.0.1:8000]."
+)
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 projects_app = typer.Typer(help="Projects on a running QAI server.", no_args_is_help=True)
-messages_app = typer.Typer(help="Messages of a project on a running QAI server.", no_args_is_help=True)
+messages_app = typer.Typer(
+    help="Messages of a project on a running QAI server.", no_args_is_help=True
+)
 
 
 @projects_app.command("list")

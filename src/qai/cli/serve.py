@@ -47,7 +47,9 @@ def run_server(settings: Settings, *, role: str) -> None:
         "QAI on http://%s:%d (database: %s)",
         settings.host,
         settings.port,
-        "SQLite " + str(settings.data_dir / "qai.db") if not settings.database_url else "PostgreSQL",
+        "SQLite " + str(settings.data_dir / "qai.db")
+        if not settings.database_url
+        else "PostgreSQL",
     )
     uvicorn.run(
         app,

@@ -31,7 +31,9 @@ class Cursor:
                 raise ValueError("no id")
             return cls(created_at=datetime.fromisoformat(stamp), id=ident)
         except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise InvalidCursor("Invalid cursor: pass a nextCursor value from a previous page") from None
+            raise InvalidCursor(
+                "Invalid cursor: pass a nextCursor value from a previous page"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -121,11 +121,15 @@ def _watch_slow_queries(database: Database) -> None:
     sync_engine = database.engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")
-    def _before(_conn: Any, _cursor: Any, _stmt: str, _params: Any, context: Any, _many: bool) -> None:
+    def _before(
+        _conn: Any, _cursor: Any, _stmt: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         context._qai_started = time.perf_counter()
 
     @event.listens_for(sync_engine, "after_cursor_execute")
-    def _after(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+    def _after(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         stats.statements += 1
         elapsed = time.perf_counter() - context._qai_started
         if elapsed >= threshold:

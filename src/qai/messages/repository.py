@@ -14,11 +14,7 @@ from qai.messages.models import Fragment, Message
 
 def _with_fragment() -> Select[tuple[Message]]:
     # One statement for a page of history and its fragments: no N+1 whatever its length.
-    return (
-        select(Message)
-        .outerjoin(Message.fragment)
-        .options(contains_eager(Message.fragment))
-    )
+    return select(Message).outerjoin(Message.fragment).options(contains_eager(Message.fragment))
 
 
 class MessageRepository:

@@ -102,10 +102,9 @@ async def get_fragment(
     return fragment_out(fragment)
 
 
-@router.api_route(
-    "/api/projects//messages", methods=["GET", "POST"], include_in_schema=False
-)
+@router.api_route("/api/projects//messages", methods=["GET", "POST"], include_in_schema=False)
 async def messages_without_project_id() -> None:
     raise BadRequest(
-        "Project ID is required", issues=[{"path": ["projectId"], "message": "Project ID is required"}]
+        "Project ID is required",
+        issues=[{"path": ["projectId"], "message": "Project ID is required"}],
     )

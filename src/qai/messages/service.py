@@ -137,4 +137,7 @@ def files_of(fragment: Fragment | None) -> dict[str, str]:
     raw: Any = fragment.files
     if not isinstance(raw, dict):
         return {}
-    return {str(path): content if isinstance(content, str) else str(content) for path, content in raw.items()}
+    return {
+        str(path): content if isinstance(content, str) else str(content)
+        for path, content in raw.items()
+    }

@@ -9,6 +9,7 @@ from qai.common.pagination import Cursor
 from qai.db.base import utcnow
 from qai.projects.models import Project, ProjectOptions
 
+
 def _with_template() -> Select[tuple[Project, str | None]]:
     return select(Project, ProjectOptions.template).outerjoin(
         ProjectOptions, ProjectOptions.project_id == Project.id

@@ -28,7 +28,9 @@ def _name(value: str) -> str:
     return value
 
 
-Prompt = Annotated[str, AfterValidator(_prompt), Field(examples=["a kanban board with drag and drop"])]
+Prompt = Annotated[
+    str, AfterValidator(_prompt), Field(examples=["a kanban board with drag and drop"])
+]
 Name = Annotated[str, AfterValidator(_name), Field(examples=["purple-elephant"])]
 
 
@@ -55,4 +57,6 @@ class ProjectOut(Schema):
 
 class ProjectPage(Schema):
     items: list[ProjectOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )

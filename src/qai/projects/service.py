@@ -42,7 +42,9 @@ class ProjectView:
 def check_prompt(value: str) -> str:
     """The original's rule for a prompt: 1..1000 characters (we also refuse blank ones)."""
     if not value or not value.strip():
-        raise BadRequest("Prompt is required", issues=[{"path": ["value"], "message": "Prompt is required"}])
+        raise BadRequest(
+            "Prompt is required", issues=[{"path": ["value"], "message": "Prompt is required"}]
+        )
     if len(value) > PROMPT_MAX:
         message = "Prompt must be less than 1000 characters"
         raise BadRequest(message, issues=[{"path": ["value"], "message": message}])
@@ -52,7 +54,9 @@ def check_prompt(value: str) -> str:
 def check_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise BadRequest("Name is required", issues=[{"path": ["name"], "message": "Name is required"}])
+        raise BadRequest(
+            "Name is required", issues=[{"path": ["name"], "message": "Name is required"}]
+        )
     if len(name) > NAME_MAX:
         message = f"Name must be at most {NAME_MAX} characters"
         raise BadRequest(message, issues=[{"path": ["name"], "message": message}])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
@@ -14,6 +15,7 @@ from qai.db.migrate import include_object
 
 config = context.config
 target_metadata = qai.models.Base.metadata
+
 
 def configure(connection: Connection) -> None:
     context.configure(

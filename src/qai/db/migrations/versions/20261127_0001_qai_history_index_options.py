@@ -17,9 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        "qai_message_project_created_idx", "Message", ["projectId", "createdAt", "id"]
-    )
+    op.create_index("qai_message_project_created_idx", "Message", ["projectId", "createdAt", "id"])
     op.create_index("qai_project_created_idx", "Project", ["createdAt", "id"])
     op.create_table(
         "qai_project_options",
