@@ -1,7 +1,20 @@
 """Every table, imported in one place so the metadata is complete (Alembic reads it)."""
 
 from qai.db.base import Base
+from qai.live.models import Event
 from qai.messages.models import Fragment, Message, MessageRole, MessageType
 from qai.projects.models import Project, ProjectOptions
+from qai.runs.models import Run, RunStep
 
-__all__ = ["Base", "Fragment", "Message", "MessageRole", "MessageType", "Project", "ProjectOptions"]
+__all__ = [
+    "Base",
+    "Event",
+    "Fragment",
+    "Message",
+    "MessageRole",
+    "MessageType",
+    "Project",
+    "ProjectOptions",
+    "Run",
+    "RunStep",
+]

@@ -1,17 +1,113 @@
-"""Start and stop the job runtime inside a process (`qai serve` or `qai worker`)."""
+"""Start and stop the job runtime inside a process (`qai serve`, `qai worker`, or an API-only
+process). The one place where background work is wired together: DBOS (``qai.jobs._dbos``), the
+models from settings (``qai.llm``) and the ``code-agent/run`` workflow (``qai.runs.workflow``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import contextlib
+import logging
 
+from pydantic_ai.models import Model
+
+from qai import events
+from qai.jobs._dbos import Jobs, Role
+from qai.live import hub
+from qai.llm import ModelChoice, choose_model
 from qai.settings import Settings
 
-Role = Literal["serve", "worker", "api"]
+log = logging.getLogger("qai.jobs")
+
+__all__ = ["Role", "start", "stop"]
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+_jobs: Jobs | None = None
+_housekeeping: asyncio.Task[None] | None = None
 
 
-async def start(settings: Settings, *, role: Role) -> None:
-    """Launch the durable runtime and install the ``code-agent/run`` dispatcher."""
+async def start(
+    settings: Settings,
+    *,
+    role: Role,
+    model: Model | None = None,
+    small_model: Model | None = None,
+) -> None:
+    """Launch the durable runtime and install the ``code-agent/run`` dispatcher.
+
+    ``serve`` and ``worker`` execute runs (and first repair messages left without one); ``api``
+    only enqueues them for workers. ``model`` / ``small_model`` replace the models named by the
+    settings (tests script them).
+    """
+    global _jobs, _housekeeping
+    from qai.runs import workflow
+
+    main = ModelChoice("test:scripted", model) if model is not None else choose_model(settings)
+    small = (
+        ModelChoice("test:scripted-small", small_model)
+        if small_model is not None
+        else choose_model(settings, small=True)
+    )
+    if main.problem:
+        log.warning("%s", main.problem)
+    if small.problem:
+        log.warning("%s", small.problem)
+    jobs = Jobs(settings, role)
+    await jobs.start()
+    _jobs = jobs
+    workflow.configure(settings, jobs, main, small)
+    events.set_dispatcher(workflow.dispatch)
+    for pending in events.undelivered():
+        await workflow.dispatch(pending)
+    events.clear_undelivered()
+    if jobs.executes:
+        await workflow.repair()
+        _housekeeping = asyncio.create_task(_prune_events(settings), name="qai-prune-events")
+    log.info(
+        "job runtime started (%s): model %s, %d run(s) at once",
+        role,
+        main.id or "not configured",
+        settings.worker_concurrency,
+    )
 
 
 async def stop() -> None:
-    """Stop taking work and release the runtime."""
+    """Stop taking work and release the runtime. Runs in flight stay PENDING and resume when
+    a worker with the same id starts again."""
+    global _jobs, _housekeeping
+    from qai.runs import workflow
+
+    events.set_dispatcher(None)
+    if _housekeeping is not None:
+        _housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await _housekeeping
+        _housekeeping = None
+    await workflow.cancel_in_flight()
+    if _jobs is not None:
+        jobs, _jobs = _jobs, None
+        await jobs.stop()
+    await workflow.unconfigure()
+    await hub.close_hub()
+
+
+async def _prune_events(settings: Settings) -> None:
+    from qai.db import session_scope
+    from qai.live import service as live
+
+    while True:
+        try:
+            async with session_scope() as session:
+                deleted = await live.prune(
+                    session, older_than_hours=settings.events_retention_hours
+                )
+            if deleted:
+                log.info(
+                    "deleted %d live event(s) older than %d hours",
+                    deleted,
+                    settings.events_retention_hours,
+                )
+        except Exception:
+            log.warning("could not prune old live events; will try again", exc_info=True)
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -1,0 +1,33 @@
+"""The code agent: prompts per template, the three sandbox tools, memory, titles and replies."""
+
+from qai.agent._agent import (
+    AGENT_NAME,
+    AgentOutcome,
+    AgentTask,
+    build_code_agent,
+    extract_summary,
+    run_code_agent,
+)
+from qai.agent._sandbox import open_sandbox
+from qai.agent.memory import PastMessage, conversation_history
+from qai.agent.naming import derive_reply, derive_title, name_and_reply
+from qai.agent.tools import AgentDeps, SandboxSpec, StepKind, StepLog
+
+__all__ = [
+    "AGENT_NAME",
+    "AgentDeps",
+    "AgentOutcome",
+    "AgentTask",
+    "PastMessage",
+    "SandboxSpec",
+    "StepKind",
+    "StepLog",
+    "build_code_agent",
+    "conversation_history",
+    "derive_reply",
+    "derive_title",
+    "extract_summary",
+    "name_and_reply",
+    "open_sandbox",
+    "run_code_agent",
+]

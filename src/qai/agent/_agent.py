@@ -1,0 +1,128 @@
+"""The code agent: a pydantic-ai agent whose model calls are durable steps (DBOS), run until the
+model ends with a ``<task_summary>``, a turn limit or a time limit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai.durable_exec.dbos import DBOSDurability
+from pydantic_ai.exceptions import RunTimedOut, UsageLimitExceeded
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.usage import RunUsage, UsageLimits
+
+from qai.agent.memory import PastMessage, conversation_history
+from qai.agent.prompts import existing_files_note, system_prompt
+from qai.agent.tools import TOOLS, AgentDeps
+from qai.llm import describe_failure
+
+# Part of every durable step's name: changing it orphans runs interrupted under the old name.
+AGENT_NAME = "qai_code_agent"
+
+_SUMMARY = re.compile(r"<task_summary>(.*?)(?:</task_summary>|$)", re.DOTALL)
+
+KEEP_GOING = (
+    "You have not finished: there is no <task_summary> in your reply. Continue the task with "
+    "the tools; when the app is complete, reply with a short summary inside "
+    "<task_summary></task_summary>."
+)
+
+
+def extract_summary(text: str) -> str | None:
+    found = _SUMMARY.search(text)
+    if found is None:
+        return None
+    summary = found.group(1).strip()
+    return summary or None
+
+
+def _require_summary(ctx: RunContext[AgentDeps], output: str) -> str:
+    if extract_summary(output) is None:
+        raise ModelRetry(KEEP_GOING)
+    return output
+
+
+def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, str]:
+    """One per process and model: its durable steps are registered when it is built."""
+    agent: Agent[AgentDeps, str] = Agent(
+        model,
+        name=AGENT_NAME,
+        deps_type=AgentDeps,
+        tools=TOOLS,
+        model_settings=settings,
+        # One step at a time: steps are numbered as they start, so tool calls that ran in
+        # parallel could not be replayed into the right places after a crash.
+        capabilities=[DBOSDurability(parallel_execution_mode="sequential")],
+    )
+    agent.output_validator(_require_summary)
+    return agent
+
+
+@dataclass(frozen=True)
+class AgentTask:
+    prompt: str
+    template: str
+    history: list[PastMessage]
+    memory_chars: int
+    max_turns: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """A summary on success; otherwise ``failure`` says what went wrong and what to do."""
+
+    summary: str | None
+    failure: str | None
+    turns: int
+    input_tokens: int
+    output_tokens: int
+
+
+async def run_code_agent(
+    agent: Agent[AgentDeps, str], deps: AgentDeps, task: AgentTask, *, model_id: str | None
+) -> AgentOutcome:
+    """Run the agent inside the current durable workflow. Never raises for a failed run."""
+    usage = RunUsage()
+    instructions = [system_prompt(task.template)]
+    note = existing_files_note(deps.base_files)
+    if note:
+        instructions.append(note)
+    summary: str | None = None
+    failure: str | None = None
+    try:
+        result = await agent.run(
+            task.prompt,
+            deps=deps,
+            instructions="\n\n".join(instructions),
+            message_history=conversation_history(task.history, task.memory_chars) or None,
+            usage=usage,
+            usage_limits=UsageLimits(request_limit=task.max_turns),
+            retries={"tools": 3, "output": task.max_turns},
+            timeout=task.timeout_seconds,
+        )
+        summary = extract_summary(result.output)
+    except UsageLimitExceeded:
+        failure = (
+            f"The agent used all of its {task.max_turns} model turns without finishing the app. "
+            "Try a smaller request or split it into steps (the limit is QAI_RUN_MAX_TURNS)."
+        )
+    except RunTimedOut:
+        failure = (
+            f"The agent ran out of time ({task.timeout_seconds:g} seconds) before finishing. "
+            "Try a smaller request (the limit is QAI_RUN_TIMEOUT_SECONDS)."
+        )
+    except Exception as exc:
+        failure = describe_failure(exc, model_id=model_id) or (
+            f"The run failed: {exc}. Send your message again; if it keeps failing, check the "
+            "server's log."
+        )
+    return AgentOutcome(
+        summary=summary,
+        failure=failure,
+        turns=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+    )

@@ -1,0 +1,41 @@
+"""`qai worker`: run agent work only, no HTTP. Several workers can share one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from qai.db import migrate
+from qai.db.engine import dispose_database
+from qai.jobs import runtime
+from qai.logs import configure_logging
+from qai.settings import Settings, get_settings
+
+log = logging.getLogger("qai")
+
+
+async def run_worker(settings: Settings) -> None:
+    """Take runs from the queue until SIGTERM or SIGINT."""
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await runtime.start(settings, role="worker")
+    log.info("worker ready; stop it with Ctrl-C (runs in flight resume when a worker restarts)")
+    try:
+        await stopping.wait()
+    finally:
+        await runtime.stop()
+        await dispose_database()
+
+
+def worker() -> None:
+    """Run a worker: it takes agent runs from the queue, at most QAI_WORKER_CONCURRENCY at a
+    time (one per project). Use with `qai serve --no-worker`, or to add capacity; give each
+    worker sharing a PostgreSQL its own QAI_WORKER_ID."""
+    settings = get_settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))

@@ -1,0 +1,135 @@
+"""DBOS, the durable-execution library: its system database, launch, the runs queue, enqueueing.
+
+Knows nothing of the domain. The system database is kept apart from the app's: on SQLite its own
+file in the data directory; on PostgreSQL a sibling database ``<db>_dbos`` (created if missing),
+so the app's database sees only QAI's own statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
+
+from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy.engine import make_url
+
+from qai.settings import Settings
+
+log = logging.getLogger("qai.jobs")
+
+APP_NAME = "qai"
+RUNS_QUEUE = "qai-runs"
+# Pinned: DBOS recovers an interrupted workflow only under the version that started it. Bump it
+# when a change to the workflow's steps would make old checkpoints replay wrongly.
+APPLICATION_VERSION = "qai-runs-1"
+
+Role = Literal["serve", "worker", "api"]
+TERMINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+def system_database_url(settings: Settings) -> str:
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{settings.data_dir / 'dbos.sqlite'}"
+    system = url.set(drivername="postgresql", database=f"{url.database}_dbos")
+    return system.render_as_string(hide_password=False)
+
+
+def executor_id(settings: Settings, role: Role) -> str:
+    return settings.worker_id or f"{socket.gethostname()}-{role}"
+
+
+class Jobs:
+    """The process's connection to DBOS: a launched runtime (serve, worker) or a client (api)."""
+
+    def __init__(self, settings: Settings, role: Role) -> None:
+        self.settings = settings
+        self.role = role
+        self._client: DBOSClient | None = None
+        self._client_lock = asyncio.Lock()
+        self._launched = False
+
+    @property
+    def executes(self) -> bool:
+        return self.role != "api"
+
+    async def start(self) -> None:
+        if not self.executes:
+            return  # the client connects on the first enqueue: most API processes never need it
+        url = system_database_url(self.settings)
+        config = DBOSConfig(
+            name=APP_NAME,
+            system_database_url=url,
+            application_version=APPLICATION_VERSION,
+            executor_id=executor_id(self.settings, self.role),
+            log_level="INFO" if self.settings.log_level == "debug" else "WARNING",
+        )
+        DBOS(config=config)
+        # Launched on the running loop on purpose: DBOS then runs async workflows on it, next to
+        # the engine and sessions they use.
+        DBOS.launch()
+        self._launched = True
+        await DBOS.register_queue_async(
+            RUNS_QUEUE,
+            worker_concurrency=self.settings.worker_concurrency,
+            partition_concurrency=1,
+            polling_interval_sec=self.settings.queue_poll_seconds,
+            on_conflict="always_update",
+        )
+
+    async def enqueue(
+        self,
+        workflow: Callable[..., Coroutine[Any, Any, Any]],
+        workflow_name: str,
+        *args: Any,
+        workflow_id: str,
+        partition: str,
+    ) -> None:
+        """Start ``workflow`` once per ``workflow_id`` (a second enqueue is a no-op), after
+        every earlier workflow of ``partition``."""
+        if not self.executes:
+            client = await self._connect_client()
+            options = EnqueueOptions(
+                queue_name=RUNS_QUEUE,
+                workflow_name=workflow_name,
+                workflow_id=workflow_id,
+                queue_partition_key=partition,
+                app_version=APPLICATION_VERSION,
+            )
+            await client.enqueue_async(options, *args)
+            return
+        queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
+        assert queue is not None
+        with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=partition):
+            await queue.enqueue_async(workflow, *args)
+
+    async def _connect_client(self) -> DBOSClient:
+        async with self._client_lock:
+            if self._client is None:
+                url = system_database_url(self.settings)
+
+                def connect() -> DBOSClient:
+                    # A client never creates the system database; a worker may not have yet.
+                    DBOS.migrate(url)
+                    return DBOSClient(system_database_url=url, application_name=APP_NAME)
+
+                self._client = await asyncio.to_thread(connect)
+            return self._client
+
+    async def status(self, workflow_id: str) -> str | None:
+        """The workflow's DBOS status (PENDING, SUCCESS, ...), None if it was never enqueued."""
+        assert self.executes, "only a worker reads workflow statuses"
+        found = await DBOS.get_workflow_status_async(workflow_id)
+        return None if found is None else str(found.status)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await asyncio.to_thread(client.destroy)
+        if self._launched:
+            self._launched = False
+            await asyncio.to_thread(DBOS.destroy)

@@ -1,0 +1,124 @@
+"""Build the pydantic-ai model a setting names; explain, never crash, when it cannot be built."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.models import Model, infer_model
+from pydantic_ai.settings import ModelSettings
+
+from qai.settings import Settings
+
+NO_MODEL_CONFIGURED = (
+    "No model configured: set QAI_MODEL=openai:gpt-4.1 and OPENAI_API_KEY, or "
+    "QAI_MODEL=ollama:<model> with a running Ollama (see docs/models.md)."
+)
+
+SUPPORTED_PROVIDERS = ("openai", "openai-chat", "anthropic", "ollama")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a setting names: ``model`` is None and ``problem`` says why (and how to fix it)
+    when it cannot be used. ``aclose`` releases its HTTP connections."""
+
+    id: str | None
+    model: Model | None
+    problem: str | None = None
+    http_client: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    async def aclose(self) -> None:
+        if self.http_client is not None:
+            await self.http_client.aclose()
+
+
+def choose_model(settings: Settings, *, small: bool = False) -> ModelChoice:
+    """The main model (``QAI_MODEL``) or the one for titles and replies (``QAI_SMALL_MODEL``).
+
+    An unset small model is not a problem: callers fall back to work without a model call.
+    """
+    model_id = settings.small_model if small else settings.model
+    setting = "QAI_SMALL_MODEL" if small else "QAI_MODEL"
+    if not model_id or not model_id.strip():
+        return ModelChoice(None, None, None if small else NO_MODEL_CONFIGURED)
+    model_id = model_id.strip()
+    provider, sep, name = model_id.partition(":")
+    if not sep or not name:
+        return ModelChoice(
+            model_id,
+            None,
+            f"{setting}={model_id!r} is not a model id: write provider:model, e.g. "
+            "openai:gpt-4.1, anthropic:claude-sonnet-4-5 or ollama:qwen2.5-coder.",
+        )
+    try:
+        model, http_client = _build(provider, name, settings)
+        return ModelChoice(model_id, model, None, http_client)
+    except _MissingKey as exc:
+        return ModelChoice(model_id, None, str(exc))
+    except UserError as exc:
+        return ModelChoice(
+            model_id,
+            None,
+            f"{setting}={model_id!r} cannot be used: {exc}. Supported providers: "
+            + ", ".join(SUPPORTED_PROVIDERS)
+            + " (see docs/models.md).",
+        )
+
+
+def model_settings(settings: Settings) -> ModelSettings:
+    return ModelSettings(
+        temperature=settings.model_temperature,
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
+    )
+
+
+class _MissingKey(Exception):
+    pass
+
+
+def _http_client(settings: Settings) -> httpx.AsyncClient:
+    # Ours, so it is closed when the job runtime stops (the providers' shared client never is).
+    return httpx.AsyncClient(timeout=httpx.Timeout(settings.model_timeout_seconds, connect=10.0))
+
+
+def _build(provider: str, name: str, settings: Settings) -> tuple[Model, httpx.AsyncClient | None]:
+    if provider in ("openai", "openai-chat"):
+        from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and not settings.openai_base_url:
+            raise _MissingKey(
+                f"QAI_MODEL={provider}:{name} needs an API key: set OPENAI_API_KEY, or set "
+                "QAI_OPENAI_BASE_URL to use a local OpenAI-compatible server."
+            )
+        http_client = _http_client(settings)
+        openai = OpenAIProvider(
+            base_url=settings.openai_base_url, api_key=key or "not-needed", http_client=http_client
+        )
+        if provider == "openai-chat":
+            return OpenAIChatModel(name, provider=openai), http_client
+        return OpenAIResponsesModel(name, provider=openai), http_client
+    if provider == "anthropic":
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        key = os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise _MissingKey(
+                f"QAI_MODEL=anthropic:{name} needs an API key: set ANTHROPIC_API_KEY."
+            )
+        return AnthropicModel(name, provider=AnthropicProvider(api_key=key)), None
+    if provider == "ollama":
+        from pydantic_ai.models.ollama import OllamaModel
+        from pydantic_ai.providers.ollama import OllamaProvider
+
+        http_client = _http_client(settings)
+        ollama = OllamaProvider(base_url=settings.ollama_base_url, http_client=http_client)
+        return OllamaModel(name, provider=ollama), http_client
+    # Any other provider pydantic-ai knows (installed extras permitting), with its own env vars.
+    return infer_model(f"{provider}:{name}"), None

@@ -1,0 +1,85 @@
+"""A run of the code agent for one USER message, and the steps it took (tables ``qai_run*``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qai.db.base import Base, Timestamp, utcnow
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+class StepOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class Run(Base):
+    """One per USER message. Its id is the message's id, which is also its durable workflow id.
+
+    ``answer_message_id`` is how QAI knows a message was answered: it is set in the same
+    transaction that writes the ASSISTANT message, and only while it is still empty.
+    """
+
+    __tablename__ = "qai_run"
+    __table_args__ = (Index("qai_run_project_created_idx", "project_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Project.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    message_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Message.id", ondelete="CASCADE", onupdate="CASCADE"), unique=True
+    )
+    status: Mapped[RunStatus] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_message_id: Mapped[str | None] = mapped_column(
+        Text,
+        ForeignKey("Message.id", ondelete="SET NULL", onupdate="CASCADE"),
+        nullable=True,
+        unique=True,
+    )
+
+
+class RunStep(Base):
+    """One tool call of a run: what it did (label), when, and how it ended.
+
+    ``attempts`` counts executions: above 1 only for a step that was in flight when a worker
+    died and ran again when the run resumed.
+    """
+
+    __tablename__ = "qai_run_step"
+
+    run_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("qai_run.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    outcome: Mapped[StepOutcome | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

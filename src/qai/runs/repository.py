@@ -1,0 +1,165 @@
+"""Every query on runs and their steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, and_, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qai.common.pagination import Cursor
+from qai.messages.models import Message, MessageRole
+from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
+
+
+class RunRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _insert(self, table: Any) -> Any:
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return insert(table)
+
+    async def add_if_absent(self, *, run_id: str, project_id: str, at: datetime) -> bool:
+        """Insert a queued run for the message ``run_id``; False if it already has one."""
+        statement = (
+            self._insert(Run)
+            .values(
+                id=run_id,
+                project_id=project_id,
+                message_id=run_id,
+                status=RunStatus.QUEUED,
+                created_at=at,
+                input_tokens=0,
+                output_tokens=0,
+                turns=0,
+            )
+            .on_conflict_do_nothing()
+        )
+        result = await self.session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, run_id: str) -> Run | None:
+        return await self.session.get(Run, run_id, populate_existing=True)
+
+    async def mark_running(self, run_id: str, *, model: str | None, at: datetime) -> bool:
+        """queued/running -> running; False once the run has finished."""
+        result = await self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.answer_message_id.is_(None))
+            .values(
+                status=RunStatus.RUNNING,
+                model=model,
+                started_at=func.coalesce(Run.started_at, at),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def claim_answer(
+        self,
+        run_id: str,
+        *,
+        answer_message_id: str,
+        status: RunStatus,
+        error: str | None,
+        at: datetime,
+        turns: int,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> bool:
+        """Record the answer, only if the run has none yet: the guard of "exactly one answer"."""
+        result = await self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.answer_message_id.is_(None))
+            .values(
+                answer_message_id=answer_message_id,
+                status=status,
+                error=error,
+                finished_at=at,
+                turns=turns,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def page_newest_first(
+        self, project_id: str, *, limit: int, before: Cursor | None
+    ) -> list[Run]:
+        query = (
+            select(Run)
+            .where(Run.project_id == project_id)
+            .order_by(Run.created_at.desc(), Run.id.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            query = query.where(
+                tuple_(Run.created_at, Run.id) < tuple_(before.created_at, before.id)
+            )
+        return list((await self.session.execute(query)).scalars())
+
+    async def steps_of(self, run_id: str) -> list[RunStep]:
+        query = select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.seq)
+        return list((await self.session.execute(query)).scalars())
+
+    async def start_step(
+        self, run_id: str, seq: int, *, kind: str, label: str, at: datetime
+    ) -> RunStep:
+        """Insert the step, or count one more attempt of it (a step run again after a crash)."""
+        insert: Insert = self._insert(RunStep).values(
+            run_id=run_id, seq=seq, kind=kind, label=label, started_at=at, attempts=1
+        )
+        statement = insert.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=[RunStep.run_id, RunStep.seq],
+            set_={
+                "attempts": RunStep.attempts + 1,
+                "started_at": at,
+                "finished_at": None,
+                "outcome": None,
+                "detail": None,
+            },
+        ).returning(RunStep)
+        step: RunStep = (
+            await self.session.execute(statement, execution_options={"populate_existing": True})
+        ).scalar_one()
+        return step
+
+    async def finish_step(
+        self, run_id: str, seq: int, *, outcome: StepOutcome, detail: str | None, at: datetime
+    ) -> RunStep | None:
+        statement = (
+            update(RunStep)
+            .where(RunStep.run_id == run_id, RunStep.seq == seq)
+            .values(outcome=outcome, detail=detail, finished_at=at)
+            .returning(RunStep)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def unanswered_user_messages(self) -> list[tuple[str, str, RunStatus | None]]:
+        """USER messages that have no run, or whose run has not answered yet, oldest first:
+        (message id, project id, run status or None)."""
+        query = (
+            select(Message.id, Message.project_id, Run.status)
+            .outerjoin(Run, Run.message_id == Message.id)
+            .where(
+                Message.role == MessageRole.USER,
+                or_(
+                    Run.id.is_(None),
+                    and_(
+                        Run.answer_message_id.is_(None),
+                        Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
+                    ),
+                ),
+            )
+            .order_by(Message.created_at, Message.id)
+        )
+        return [
+            (row[0], row[1], RunStatus(row[2]) if row[2] is not None else None)
+            for row in (await self.session.execute(query)).all()
+        ]

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from qai.common.schemas import Schema, Timestamp
+from qai.runs.models import RunStatus, StepOutcome
+
+
+class RunStepOut(Schema):
+    run_id: str
+    seq: int = Field(description="1, 2, ... in the order the agent called its tools.")
+    kind: str = Field(description="terminal, write or read.")
+    label: str = Field(examples=["Writing app/page.tsx", "Running npm install ..."])
+    started_at: Timestamp
+    finished_at: Timestamp | None
+    outcome: StepOutcome | None = Field(description="ok or failed; null while running.")
+    detail: str | None = Field(description="What went wrong, for a failed step.")
+    attempts: int = Field(description="Above 1 only if a worker died during the step.")
+
+
+class RunOut(Schema):
+    id: str = Field(description="The run's id: the id of the USER message it answers.")
+    project_id: str
+    message_id: str
+    status: RunStatus
+    model: str | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    input_tokens: int
+    output_tokens: int
+    turns: int = Field(description="Model requests made.")
+    error: str | None = Field(description="Why the run failed, in plain words.")
+    answer_message_id: str | None = Field(description="The ASSISTANT message it wrote.")
+
+
+class RunDetail(RunOut):
+    steps: list[RunStepOut]
+
+
+class RunPage(Schema):
+    items: list[RunOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for older runs.")

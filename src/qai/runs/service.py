@@ -1,0 +1,205 @@
+"""Rules for runs: queued -> running -> succeeded | failed, exactly one answer per USER message,
+and the live events each change sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qai.common.pagination import Cursor, Page
+from qai.db import utcnow
+from qai.errors import ProjectNotFound, RunNotFound
+from qai.live import service as live
+from qai.messages import service as messages
+from qai.messages.models import Message
+from qai.messages.repository import MessageRepository
+from qai.messages.schemas import MessageOut
+from qai.messages.service import FragmentDraft
+from qai.projects.repository import ProjectRepository
+from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
+from qai.runs.repository import RunRepository
+from qai.runs.schemas import RunOut, RunStepOut
+
+
+@dataclass(frozen=True)
+class Usage:
+    turns: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Success:
+    """The app was built: a short friendly reply and the fragment to show."""
+
+    reply: str
+    fragment: FragmentDraft
+    usage: Usage = Usage()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The run could not build the app; ``message`` says what went wrong and what to do."""
+
+    message: str
+    usage: Usage = Usage()
+
+
+Outcome = Success | Failure
+
+
+@dataclass(frozen=True)
+class RunWithSteps:
+    run: Run
+    steps: list[RunStep]
+
+
+async def _publish_run(session: AsyncSession, run: Run) -> None:
+    await live.publish(
+        session, run.project_id, "run.updated", RunOut.model_validate(run).model_dump(mode="json")
+    )
+
+
+async def _publish_message(session: AsyncSession, message: Message) -> None:
+    await live.publish(
+        session,
+        message.project_id,
+        "message.created",
+        MessageOut.model_validate(message).model_dump(mode="json"),
+    )
+
+
+async def _add_if_absent(session: AsyncSession, run_id: str, project_id: str) -> bool:
+    """Create the run of a USER message; the first to do so announces the message and the run."""
+    repository = RunRepository(session)
+    if not await repository.add_if_absent(run_id=run_id, project_id=project_id, at=utcnow()):
+        return False
+    message = await MessageRepository(session).get(run_id)
+    if message is not None:
+        await _publish_message(session, message)
+    run = await repository.get(run_id)
+    assert run is not None
+    await _publish_run(session, run)
+    return True
+
+
+async def record_queued(session: AsyncSession, project_id: str, message_id: str) -> None:
+    """A run was enqueued for ``message_id`` (no-op when it already has one)."""
+    await _add_if_absent(session, message_id, project_id)
+
+
+async def start(
+    session: AsyncSession, run_id: str, project_id: str, *, model: str | None
+) -> Run | None:
+    """Mark the run running (creating it if the enqueue outran its row); None once answered."""
+    await _add_if_absent(session, run_id, project_id)
+    repository = RunRepository(session)
+    if not await repository.mark_running(run_id, model=model, at=utcnow()):
+        return None
+    run = await repository.get(run_id)
+    assert run is not None
+    await _publish_run(session, run)
+    return run
+
+
+async def step_started(
+    session: AsyncSession, project_id: str, run_id: str, seq: int, *, kind: str, label: str
+) -> None:
+    step = await RunRepository(session).start_step(run_id, seq, kind=kind, label=label, at=utcnow())
+    await live.publish(
+        session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
+    )
+
+
+async def step_finished(
+    session: AsyncSession,
+    project_id: str,
+    run_id: str,
+    seq: int,
+    *,
+    outcome: StepOutcome,
+    detail: str | None = None,
+) -> None:
+    step = await RunRepository(session).finish_step(
+        run_id, seq, outcome=outcome, detail=detail, at=utcnow()
+    )
+    if step is not None:
+        await live.publish(
+            session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
+        )
+
+
+class AlreadyAnswered(Exception):
+    """Raised to roll back a second answer to the same USER message."""
+
+
+async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> Message:
+    """Write the run's one ASSISTANT message (with its fragment on success) and finish the run.
+
+    Raises :class:`AlreadyAnswered` (the caller rolls back) if the run already has an answer.
+    """
+    repository = RunRepository(session)
+    run = await repository.get(run_id)
+    if run is None:
+        raise RunNotFound()
+    if run.answer_message_id is not None:
+        raise AlreadyAnswered(run.answer_message_id)
+    if isinstance(outcome, Success):
+        message = await messages.save_assistant_result(
+            session, run.project_id, outcome.reply, outcome.fragment
+        )
+        status, error = RunStatus.SUCCEEDED, None
+    else:
+        message = await messages.save_assistant_error(session, run.project_id, outcome.message)
+        status, error = RunStatus.FAILED, outcome.message
+    claimed = await repository.claim_answer(
+        run_id,
+        answer_message_id=message.id,
+        status=status,
+        error=error,
+        at=utcnow(),
+        turns=outcome.usage.turns,
+        input_tokens=outcome.usage.input_tokens,
+        output_tokens=outcome.usage.output_tokens,
+    )
+    if not claimed:
+        raise AlreadyAnswered(run_id)
+    await _publish_message(session, message)
+    finished = await repository.get(run_id)
+    assert finished is not None
+    await _publish_run(session, finished)
+    return message
+
+
+async def answer_of(session: AsyncSession, run_id: str) -> str | None:
+    run = await RunRepository(session).get(run_id)
+    return None if run is None else run.answer_message_id
+
+
+async def unanswered(session: AsyncSession) -> list[tuple[str, str, RunStatus | None]]:
+    return await RunRepository(session).unanswered_user_messages()
+
+
+async def list_runs(
+    session: AsyncSession, project_id: str, *, limit: int, cursor: str | None = None
+) -> Page[Run]:
+    """A project's runs, newest first."""
+    before = Cursor.decode(cursor) if cursor else None
+    rows = await RunRepository(session).page_newest_first(
+        project_id, limit=limit + 1, before=before
+    )
+    items = rows[:limit]
+    if not items and not await ProjectRepository(session).exists(project_id):
+        raise ProjectNotFound()
+    more = len(rows) > limit
+    next_cursor = Cursor(items[-1].created_at, items[-1].id).encode() if more and items else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def get_run(session: AsyncSession, run_id: str) -> RunWithSteps:
+    repository = RunRepository(session)
+    run = await repository.get(run_id)
+    if run is None:
+        raise RunNotFound()
+    return RunWithSteps(run, await repository.steps_of(run_id))

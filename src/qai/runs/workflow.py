@@ -1,0 +1,331 @@
+"""The ``code-agent/run`` workflow: one durable run per USER message, answered exactly once.
+
+Workflow id = the USER message's id (a second send starts nothing); queue partition = the project
+(its runs go one at a time, in order). Every model call, tool call and database write is a
+checkpointed step, so a worker killed mid-run resumes at the step it was in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from dbos import DBOS
+from pydantic_ai import Agent
+from pydantic_ai.settings import ModelSettings
+
+from qai.agent import (
+    AgentDeps,
+    AgentTask,
+    PastMessage,
+    SandboxSpec,
+    StepKind,
+    build_code_agent,
+    name_and_reply,
+    open_sandbox,
+    run_code_agent,
+)
+from qai.db import read_session, session_scope
+from qai.errors import QaiError
+from qai.events import CodeAgentRun
+from qai.jobs._dbos import TERMINAL_STATUSES, Jobs
+from qai.llm import ModelChoice, model_settings
+from qai.messages import service as messages
+from qai.messages.models import MessageType
+from qai.messages.repository import MessageRepository
+from qai.messages.service import FragmentDraft, files_of
+from qai.projects.repository import ProjectRepository
+from qai.runs import service as runs
+from qai.runs.models import StepOutcome
+from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
+from qai.settings import Settings
+
+log = logging.getLogger("qai.runs")
+
+WORKFLOW_NAME = "qai.code_agent_run"
+# Fragment ids are derived from the USER message's id, so a resumed run names the same sandbox.
+_FRAGMENT_IDS = uuid.UUID("0b7f5b8e-6c1e-4f0a-9d6a-2f3c1a7e4d55")
+MEMORY_MESSAGES = 60
+
+SANDBOX_FAILED = (
+    "The sandbox for your app could not start: {reason}. Send your message again; if it keeps "
+    "failing, check the server's log (`qai sandbox` can test sandboxes)."
+)
+NO_SUMMARY = (
+    "The agent stopped without saying it had finished, so QAI cannot tell whether the app is "
+    "complete. Send your message again, perhaps describing the app in more detail."
+)
+NO_FILES = (
+    "The agent finished without writing any files, so there is no app to show. Send your "
+    "message again, describing the app you want built."
+)
+CRASHED = (
+    "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
+    "Send your message again; if it keeps happening, check the server's log."
+)
+
+
+def fragment_id_for(message_id: str) -> str:
+    return str(uuid.uuid5(_FRAGMENT_IDS, message_id))
+
+
+@dataclass
+class _Runtime:
+    settings: Settings
+    jobs: Jobs
+    model: ModelChoice
+    small_model: ModelChoice
+    model_settings: ModelSettings
+    agent: Agent[AgentDeps, str] | None
+
+
+_runtime: _Runtime | None = None
+
+
+def configure(settings: Settings, jobs: Jobs, model: ModelChoice, small_model: ModelChoice) -> None:
+    """Install the process's models and job runtime (``qai.jobs.runtime.start``)."""
+    global _runtime
+    chosen = model_settings(settings)
+    agent = build_code_agent(model.model, chosen) if model.model is not None else None
+    _runtime = _Runtime(settings, jobs, model, small_model, chosen, agent)
+
+
+async def unconfigure() -> None:
+    global _runtime
+    if _runtime is not None:
+        runtime, _runtime = _runtime, None
+        await runtime.model.aclose()
+        await runtime.small_model.aclose()
+
+
+def _current() -> _Runtime:
+    if _runtime is None:
+        raise RuntimeError("the job runtime is not started (qai.jobs.runtime.start)")
+    return _runtime
+
+
+# --- dispatch and repair -------------------------------------------------------------------
+
+
+async def enqueue(project_id: str, message_id: str) -> None:
+    """Start the run of ``message_id`` (once, however often this is called)."""
+    runtime = _current()
+    await runtime.jobs.enqueue(
+        code_agent_run,
+        WORKFLOW_NAME,
+        project_id,
+        message_id,
+        workflow_id=message_id,
+        partition=project_id,
+    )
+    async with session_scope() as session:
+        await runs.record_queued(session, project_id, message_id)
+
+
+async def dispatch(event: CodeAgentRun) -> None:
+    """The ``code-agent/run`` dispatcher: called once the USER message is committed."""
+    try:
+        await enqueue(event.project_id, event.message_id)
+    except Exception:
+        # The message is saved; start-up repair enqueues it when a worker next starts.
+        log.exception("could not enqueue the run of message %s", event.message_id)
+
+
+async def repair() -> int:
+    """Give every USER message still without an answer the run it is owed; returns how many
+    messages needed one (enqueued, or answered with an error after their run died)."""
+    runtime = _current()
+    async with read_session() as session:
+        pending = await runs.unanswered(session)
+    repaired = 0
+    for message_id, project_id, _ in pending:
+        status = await runtime.jobs.status(message_id)
+        if status is None:
+            await enqueue(project_id, message_id)
+            repaired += 1
+        elif status in TERMINAL_STATUSES:
+            await _save(message_id, Failure(CRASHED))
+            repaired += 1
+    if repaired:
+        log.info("start-up repair: %d unanswered message(s) given a run or an answer", repaired)
+    return repaired
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunStart:
+    prompt: str
+    template: str
+    history: list[PastMessage]
+    base_files: dict[str, str]
+
+
+class StepRecorder:
+    """Records a run's tool calls as its steps (see ``qai.agent.StepLog``)."""
+
+    def __init__(self, project_id: str, run_id: str) -> None:
+        self.project_id = project_id
+        self.run_id = run_id
+
+    async def started(self, seq: int, kind: StepKind, label: str) -> None:
+        async with session_scope() as session:
+            await runs.step_started(
+                session, self.project_id, self.run_id, seq, kind=kind, label=label
+            )
+
+    async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None:
+        async with session_scope() as session:
+            await runs.step_finished(
+                session,
+                self.project_id,
+                self.run_id,
+                seq,
+                outcome=StepOutcome.OK if ok else StepOutcome.FAILED,
+                detail=detail,
+            )
+
+
+@DBOS.step(name="qai.run.begin")
+async def begin_step(project_id: str, message_id: str, model_id: str | None) -> RunStart | None:
+    """Mark the run running and gather what it needs; None if it was answered already."""
+    default_template = _current().settings.default_template
+    async with session_scope() as session:
+        if await runs.start(session, message_id, project_id, model=model_id) is None:
+            return None
+        message = await MessageRepository(session).get(message_id)
+        assert message is not None, "a run's message is deleted only with its run"
+        template = await ProjectRepository(session).template_of(project_id) or default_template
+        latest = await messages.latest_fragment(session, project_id)
+        recent = await messages.recent_messages(session, project_id, limit=MEMORY_MESSAGES)
+    earlier = [
+        m
+        for m in recent
+        if (m.created_at, m.id) < (message.created_at, message.id) and m.id != message_id
+    ]
+    history = [
+        PastMessage(role=m.role.value, content=m.content, failed=m.type is MessageType.ERROR)
+        for m in earlier
+    ]
+    return RunStart(message.content, template, history, files_of(latest))
+
+
+@DBOS.step(name="qai.run.sandbox")
+async def sandbox_step(spec: SandboxSpec, files: dict[str, str]) -> str:
+    """Start (or find) the run's sandbox; returns its preview address."""
+    sandbox = await open_sandbox(spec.name, spec.template, files)
+    return sandbox.preview_url()
+
+
+@DBOS.step(name="qai.run.collect")
+async def collect_step(spec: SandboxSpec, seed: dict[str, str], paths: list[str]) -> dict[str, str]:
+    """The app's files as they are in the sandbox now (a command may have changed some)."""
+    try:
+        sandbox = await open_sandbox(spec.name, spec.template, seed)
+        found = await sandbox.read_files(paths)
+    except QaiError as exc:
+        log.warning("could not read back %s's files (%s); keeping what was written", spec.name, exc)
+        return {path: seed[path] for path in paths if path in seed}
+    return {
+        path: found.get(path, seed.get(path, "")) for path in paths if path in found or path in seed
+    }
+
+
+async def _save(run_id: str, outcome: Outcome) -> str | None:
+    try:
+        async with session_scope() as session:
+            message = await runs.save_answer(session, run_id, outcome)
+        return message.id
+    except AlreadyAnswered:
+        async with read_session() as session:
+            return await runs.answer_of(session, run_id)
+
+
+@DBOS.step(name="qai.run.finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
+async def finish_step(run_id: str, outcome: Outcome) -> str | None:
+    """Save the one answer (idempotent: a repeated save keeps the first)."""
+    return await _save(run_id, outcome)
+
+
+# --- the workflow --------------------------------------------------------------------------
+
+
+_in_flight: set[asyncio.Task[object]] = set()
+
+
+async def cancel_in_flight() -> None:
+    """Stop this process's runs (at shutdown): they stay PENDING and resume on restart."""
+    tasks = [task for task in _in_flight if not task.done()]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    _in_flight.clear()
+
+
+@DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=5)
+async def code_agent_run(project_id: str, message_id: str) -> str | None:
+    task = asyncio.current_task()
+    if task is not None:
+        _in_flight.add(task)
+    try:
+        runtime = _current()
+        start = await begin_step(project_id, message_id, runtime.model.id)
+        if start is None:
+            return None
+        outcome = await _build(runtime, project_id, message_id, start)
+        return await finish_step(message_id, outcome)
+    finally:
+        if task is not None:
+            _in_flight.discard(task)
+
+
+async def _build(runtime: _Runtime, project_id: str, run_id: str, start: RunStart) -> Outcome:
+    if runtime.agent is None:
+        return Failure(runtime.model.problem or "No model configured.")
+    settings = runtime.settings
+    spec = SandboxSpec(name=fragment_id_for(run_id), template=start.template)
+    try:
+        preview_url = await sandbox_step(spec, start.base_files)
+    except Exception as exc:
+        return Failure(SANDBOX_FAILED.format(reason=getattr(exc, "message", None) or exc))
+    deps = AgentDeps(
+        sandbox=spec,
+        steps=StepRecorder(project_id, run_id),
+        base_files=start.base_files,
+        command_timeout=settings.sandbox_command_timeout,
+    )
+    task = AgentTask(
+        prompt=start.prompt,
+        template=start.template,
+        history=start.history,
+        memory_chars=settings.memory_chars,
+        max_turns=settings.run_max_turns,
+        timeout_seconds=settings.run_timeout_seconds,
+    )
+    result = await run_code_agent(runtime.agent, deps, task, model_id=runtime.model.id)
+    usage = Usage(result.turns, result.input_tokens, result.output_tokens)
+    if result.failure is not None:
+        return Failure(result.failure, usage)
+    if result.summary is None:
+        return Failure(NO_SUMMARY, usage)
+    paths = sorted({*start.base_files, *deps.written})
+    if not paths:
+        return Failure(NO_FILES, usage)
+    files = await collect_step(spec, deps.seed_files(), paths)
+    title, reply = await name_and_reply(
+        runtime.small_model.model, runtime.model_settings, start.prompt, result.summary
+    )
+    fragment = FragmentDraft(
+        title=title,
+        sandbox_url=preview_url,
+        files=files,
+        summary=result.summary,
+        id=spec.name,
+    )
+    return Success(reply, fragment, usage)
