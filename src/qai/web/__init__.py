@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from qai.web._router import STATIC_DIR, router
 
 
 def install(app: FastAPI) -> None:
     """Add the pages and static files to the application."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,281 @@
+"""HTTP: the pages, the HTML pieces their scripts fetch, and the download of a fragment."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pygments
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.templating import Jinja2Templates
+
+from qai.db import read_session
+from qai.errors import QaiError
+from qai.llm import choose_model
+from qai.messages import service as messages
+from qai.settings import Settings
+from qai.web import _views as views
+from qai.web._download import archive_name, zip_files
+from qai.web._render import highlight_css, jinja_filters
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+router = APIRouter(include_in_schema=False)
+
+Tab = Literal["preview", "code"]
+
+# The pages run only our own scripts and styles; a preview lives in a frame on its own origin.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-src http: https:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+TEMPLATE_PROMPTS: tuple[tuple[str, str], ...] = (
+    (
+        "Netflix clone",
+        "Build a Netflix-style home page: a dark theme, a hero banner with a featured movie, "
+        "and horizontally scrolling rows of movie posters by genre that grow on hover and open "
+        "a details modal. Use local placeholder data.",
+    ),
+    (
+        "Admin dashboard",
+        "Build an admin dashboard: a sidebar with navigation, cards with key numbers, a bar "
+        "chart and a line chart drawn with plain SVG, and a sortable table of recent orders. "
+        "Use local placeholder data.",
+    ),
+    (
+        "Kanban board",
+        "Build a kanban board with To do, In progress and Done columns: add, edit and delete "
+        "cards, drag them between columns, and keep the board in localStorage.",
+    ),
+    (
+        "File manager",
+        "Build a file manager: a folder tree on the left, a grid or list of files on the right, "
+        "breadcrumbs, rename, delete and create folder actions, and a search box. Keep the files "
+        "in memory.",
+    ),
+    (
+        "YouTube clone",
+        "Build a YouTube-style home page: a header with a search bar, a sidebar of categories, "
+        "and a responsive grid of video cards with thumbnail, title, channel and view count. "
+        "Use local placeholder data.",
+    ),
+    (
+        "Store page",
+        "Build a store page: a grid of products with image, name and price, filters by category "
+        "and price, and a cart drawer that adds, removes and totals items.",
+    ),
+    (
+        "Airbnb clone",
+        "Build an Airbnb-style listings page: a search bar with destination, dates and guests, "
+        "category filters, and a grid of property cards with photo, rating, location and price "
+        "per night. Use local placeholder data.",
+    ),
+    (
+        "Spotify clone",
+        "Build a Spotify-style music player: a sidebar with playlists, a main area of albums, "
+        "and a player bar at the bottom with play/pause, next, previous and a progress bar. "
+        "Use local placeholder data.",
+    ),
+)
+
+
+@cache
+def asset_version(name: str) -> str:
+    """A short hash of a static file, so browsers fetch it again when it changes."""
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={asset_version(name)}"
+
+
+def _templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(jinja_filters())
+    env.globals["static_url"] = static_url
+    env.globals["highlight_version"] = pygments.__version__
+    return Jinja2Templates(env=env)
+
+
+templates = _templates()
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _model_problem(request: Request) -> str | None:
+    """Why runs cannot use a model (None when they can); worked out once per process."""
+    state = request.app.state
+    if not hasattr(state, "web_model_problem"):
+        state.web_model_problem = choose_model(_settings(request)).problem
+    problem: str | None = state.web_model_problem
+    return problem
+
+
+def _page(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+def _piece(
+    request: Request, name: str, context: dict[str, Any], headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """An HTML piece for a page's script; cursors travel in headers."""
+    extra = {key: value for key, value in (headers or {}).items() if value}
+    return templates.TemplateResponse(
+        request, name, context, headers={"Cache-Control": "no-store", **extra}
+    )
+
+
+def _error_page(request: Request, error: QaiError) -> HTMLResponse:
+    return _page(request, "error.html", {"error": error}, status_code=error.status)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, cursor: str | None = None) -> HTMLResponse:
+    settings = _settings(request)
+    try:
+        async with read_session() as session:
+            page = await views.project_list(session, cursor)
+    except QaiError as error:
+        return _error_page(request, error)
+    return _page(
+        request,
+        "home.html",
+        {
+            "page": page,
+            "model_missing": settings.model is None,
+            "model_problem": _model_problem(request),
+            "default_template": settings.default_template,
+            "template_prompts": TEMPLATE_PROMPTS,
+        },
+    )
+
+
+@router.get("/ui/projects", response_class=HTMLResponse)
+async def project_items(request: Request, cursor: str | None = None) -> HTMLResponse:
+    async with read_session() as session:
+        page = await views.project_list(session, cursor)
+    return _piece(
+        request,
+        "_project_items.html",
+        {"projects": page.items},
+        {"QAI-Next-Cursor": page.next_cursor or ""},
+    )
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+async def project(
+    request: Request,
+    project_id: str,
+    fragment: str | None = None,
+    file: str | None = None,
+    tab: Tab = "preview",
+) -> HTMLResponse:
+    try:
+        async with read_session() as session:
+            page = await views.project_page(session, project_id, fragment_id=fragment, path=file)
+    except QaiError as error:
+        return _error_page(request, error)
+    return _page(request, "project.html", {"page": page, "tab": tab})
+
+
+@router.get("/ui/projects/{project_id}/messages", response_class=HTMLResponse)
+async def message_items(
+    request: Request,
+    project_id: str,
+    before: Annotated[str | None, Query(description="older than this cursor")] = None,
+    after: Annotated[str | None, Query(description="newer than this cursor")] = None,
+) -> HTMLResponse:
+    async with read_session() as session:
+        if before is not None:
+            page = await views.history_before(session, project_id, before)
+        else:
+            page = await views.history_after(session, project_id, after)
+    newest = views.cursor_of(page.items[-1]) if page.items else ""
+    return _piece(
+        request,
+        "_messages.html",
+        {"messages": page.items, "selected_fragment_id": None},
+        {
+            "QAI-Prev-Cursor": page.prev_cursor or "",
+            "QAI-Newest-Cursor": newest,
+            "QAI-More": "1" if page.next_cursor else "",
+        },
+    )
+
+
+@router.get("/ui/fragments/{fragment_id}/workspace", response_class=HTMLResponse)
+async def workspace_piece(
+    request: Request, fragment_id: str, file: str | None = None, tab: Tab = "preview"
+) -> HTMLResponse:
+    async with read_session() as session:
+        fragment = await messages.get_fragment(session, fragment_id)
+    return _piece(
+        request, "_workspace.html", {"workspace": views.workspace(fragment, file), "tab": tab}
+    )
+
+
+@router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
+async def file_piece(request: Request, fragment_id: str, path: str) -> HTMLResponse:
+    async with read_session() as session:
+        fragment = await messages.get_fragment(session, fragment_id)
+    return _piece(
+        request, "_code_file.html", {"fragment": fragment, "file": views.code_file(fragment, path)}
+    )
+
+
+@router.get("/fragments/{fragment_id}/download")
+async def download(fragment_id: str) -> Response:
+    async with read_session() as session:
+        fragment = await messages.get_fragment(session, fragment_id)
+    content = await asyncio.to_thread(zip_files, messages.files_of(fragment))
+    return Response(
+        content,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{archive_name(fragment.title)}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/ui/highlight.css")
+async def highlight_stylesheet() -> Response:
+    return Response(
+        highlight_css(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

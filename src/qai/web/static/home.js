@@ -1,0 +1,43 @@
+// The home page: create a project from a prompt (or an example), and page through projects.
+import { api, describe, fetchPiece, promptBox, refreshTimes, toast } from "./common.js";
+
+const form = document.getElementById("create-project");
+const template = document.getElementById("template");
+
+const box = promptBox(form, async (value) => {
+  const project = await api("POST", "/api/projects", { value, template: template.value });
+  window.location.assign(`/projects/${encodeURIComponent(project.id)}`);
+});
+
+document.querySelectorAll("[data-template-prompt]").forEach((button) => {
+  button.addEventListener("click", () => box.fill(button.dataset.templatePrompt));
+});
+
+const more = document.getElementById("more-projects");
+if (more) {
+  more.addEventListener("click", async (event) => {
+    event.preventDefault();
+    more.setAttribute("aria-busy", "true");
+    try {
+      const cursor = encodeURIComponent(more.dataset.cursor);
+      const { fragment, headers } = await fetchPiece(`/ui/projects?cursor=${cursor}`);
+      const list = document.getElementById("project-list");
+      const first = fragment.firstElementChild;
+      list.append(fragment);
+      refreshTimes(list);
+      const next = headers.get("QAI-Next-Cursor");
+      if (next) {
+        more.dataset.cursor = next;
+        more.href = `/?cursor=${encodeURIComponent(next)}`;
+      } else {
+        more.remove();
+      }
+      // Keyboard users continue where the new projects start.
+      if (first) first.querySelector("a")?.focus();
+    } catch (error) {
+      toast(describe(error));
+    } finally {
+      more.removeAttribute("aria-busy");
+    }
+  });
+}

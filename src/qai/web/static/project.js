@@ -1,0 +1,478 @@
+// The project page: the conversation, live over server-sent events, and the selected
+// fragment's preview and code. The server renders every piece of HTML; this script fetches
+// pieces and places them, and only ever sets text itself.
+import {
+  api,
+  copyText,
+  describe,
+  fetchPiece,
+  promptBox,
+  refreshTimes,
+  request,
+  showFieldError,
+  toast,
+} from "./common.js";
+
+const main = document.querySelector("[data-split]");
+const projectId = main.dataset.projectId;
+const projectPath = `/api/projects/${encodeURIComponent(projectId)}`;
+const scroller = document.querySelector("[data-messages]");
+const list = document.querySelector("[data-message-list]");
+const activity = document.getElementById("activity");
+const workspace = document.querySelector("[data-workspace]");
+
+const state = {
+  lastEventId: main.dataset.lastEventId || "0",
+  newestCursor: main.dataset.newestCursor || "",
+  tab: workspace.querySelector(".workspace-inner")?.dataset.tab || "preview",
+};
+
+// --- the conversation ------------------------------------------------------------------------
+
+function scrollToBottom(element) {
+  if (element) element.scrollIntoView({ block: "end", behavior: "smooth" });
+  else scroller.scrollTop = scroller.scrollHeight;
+}
+
+function markSelected(fragmentId) {
+  list.querySelectorAll(".fragment-card").forEach((card) => {
+    const selected = card.dataset.fragmentId === fragmentId;
+    card.classList.toggle("selected", selected);
+    if (selected) card.setAttribute("aria-current", "true");
+    else card.removeAttribute("aria-current");
+  });
+}
+
+function selectedFragmentId() {
+  return workspace.querySelector(".workspace-inner")?.dataset.fragmentId || "";
+}
+
+/** Append the messages newer than the newest one shown; one catch-up at a time. */
+let catchingUp = Promise.resolve();
+function catchUp() {
+  catchingUp = catchingUp.then(fetchNewer, fetchNewer);
+  return catchingUp;
+}
+
+async function fetchNewer() {
+  const added = [];
+  for (;;) {
+    const cursor = state.newestCursor ? `?after=${encodeURIComponent(state.newestCursor)}` : "";
+    let piece;
+    try {
+      piece = await fetchPiece(`/ui/projects/${encodeURIComponent(projectId)}/messages${cursor}`);
+    } catch (error) {
+      toast(`New messages could not be loaded: ${describe(error)}`);
+      break;
+    }
+    for (const item of Array.from(piece.fragment.children)) {
+      if (!document.getElementById(item.id)) {
+        list.append(item);
+        added.push(item);
+      }
+    }
+    state.newestCursor = piece.headers.get("QAI-Newest-Cursor") || state.newestCursor;
+    if (!piece.headers.get("QAI-More")) break;
+  }
+  if (!added.length) return;
+  refreshTimes(list);
+  markSelected(selectedFragmentId());
+  const last = added[added.length - 1];
+  if (last.classList.contains("assistant")) hideActivity();
+  else if (activity.hidden) showActivity("", "Waiting for the agent…");
+  const cards = added.flatMap((item) => Array.from(item.querySelectorAll(".fragment-card")));
+  if (cards.length) {
+    // The newest fragment is what the agent just built: show it.
+    await selectFragment(cards[cards.length - 1].dataset.fragmentId, { remember: false });
+  }
+  scrollToBottom(activity.hidden ? last : activity);
+}
+
+async function loadOlder(button) {
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const before = encodeURIComponent(button.dataset.cursor);
+    const piece = await fetchPiece(`/ui/projects/${encodeURIComponent(projectId)}/messages?before=${before}`);
+    const height = scroller.scrollHeight;
+    const items = Array.from(piece.fragment.children).filter((item) => !document.getElementById(item.id));
+    list.prepend(...items);
+    refreshTimes(list);
+    markSelected(selectedFragmentId());
+    // Keep the message the reader was looking at in place.
+    scroller.scrollTop += scroller.scrollHeight - height;
+    const previous = piece.headers.get("QAI-Prev-Cursor");
+    if (previous) button.dataset.cursor = previous;
+    else button.remove();
+  } catch (error) {
+    toast(`Older messages could not be loaded: ${describe(error)}`);
+  } finally {
+    button.removeAttribute("aria-busy");
+  }
+}
+
+function watchOlder() {
+  const button = document.querySelector("[data-load-older]");
+  if (!button) return;
+  button.addEventListener("click", () => loadOlder(button));
+  const observer = new IntersectionObserver(
+    (entries) => {
+      if (!button.isConnected) observer.disconnect();
+      else if (entries.some((entry) => entry.isIntersecting)) loadOlder(button);
+    },
+    { root: scroller, rootMargin: "200px 0px 0px 0px" },
+  );
+  // Start watching once the history is scrolled to its end, so opening the page loads nothing.
+  requestAnimationFrame(() => observer.observe(button));
+}
+
+// --- the agent's activity --------------------------------------------------------------------
+
+const statusText = activity.querySelector("[data-activity-status]");
+const steps = activity.querySelector("[data-steps]");
+
+function showActivity(runId, text) {
+  if (runId && activity.dataset.runId !== runId) {
+    activity.dataset.runId = runId;
+    steps.replaceChildren();
+  }
+  statusText.textContent = text;
+  const wasHidden = activity.hidden;
+  activity.hidden = false;
+  if (wasHidden) scrollToBottom(activity);
+}
+
+function hideActivity() {
+  activity.hidden = true;
+  activity.dataset.runId = "";
+  steps.replaceChildren();
+}
+
+function onRun(run) {
+  if (run.status === "queued" || run.status === "running") {
+    showActivity(run.id, run.status === "running" ? "Working…" : "Waiting for the agent…");
+  } else if (!activity.dataset.runId || activity.dataset.runId === run.id) {
+    hideActivity();
+  }
+}
+
+function onStep(step) {
+  showActivity(step.runId, "Working…");
+  let item = steps.querySelector(`[data-seq="${Number(step.seq)}"]`);
+  if (!item) {
+    item = document.createElement("li");
+    item.dataset.seq = String(step.seq);
+    const label = document.createElement("span");
+    label.className = "step-label";
+    item.append(label);
+    steps.append(item);
+  }
+  item.className = `step ${step.outcome || "running"}`;
+  item.querySelector(".step-label").textContent = step.label;
+  let detail = item.querySelector(".step-detail");
+  if (step.detail) {
+    if (!detail) {
+      detail = document.createElement("span");
+      detail.className = "step-detail";
+      item.append(detail);
+    }
+    detail.textContent = step.detail;
+  } else if (detail) {
+    detail.remove();
+  }
+  const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+// --- the live stream -------------------------------------------------------------------------
+
+const connection = document.querySelector("[data-connection]");
+let source = null;
+let retryDelay = 1000;
+let troubleTimer = null;
+let disconnected = false;
+
+function connect() {
+  const after = encodeURIComponent(state.lastEventId);
+  source = new EventSource(`${projectPath}/events?after=${after}`);
+  source.addEventListener("open", () => {
+    retryDelay = 1000;
+    clearTimeout(troubleTimer);
+    connection.hidden = true;
+    if (disconnected) {
+      disconnected = false;
+      catchUp(); // whatever the stream cannot replay is read back from the history
+    }
+  });
+  source.addEventListener("error", () => {
+    disconnected = true;
+    clearTimeout(troubleTimer);
+    troubleTimer = setTimeout(() => {
+      connection.hidden = false;
+    }, 1500);
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (the server answered with an error): find out why, retry later.
+      source.close();
+      checkProjectThenReconnect();
+    }
+  });
+  const handlers = {
+    ready: () => {},
+    "message.created": (message) => {
+      if (!document.getElementById(`message-${message.id}`)) catchUp();
+    },
+    "run.updated": onRun,
+    "run.step": onStep,
+  };
+  for (const [kind, handle] of Object.entries(handlers)) {
+    source.addEventListener(kind, (event) => {
+      if (event.lastEventId) state.lastEventId = event.lastEventId;
+      let data;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        return; // not ours to show; the history stays the source of truth
+      }
+      handle(data);
+    });
+  }
+}
+
+async function checkProjectThenReconnect() {
+  try {
+    await request(projectPath, { headers: { Accept: "application/json" } });
+  } catch (error) {
+    if (error.status === 404) {
+      connection.textContent = "This project was deleted.";
+      connection.hidden = false;
+      return;
+    }
+  }
+  setTimeout(connect, retryDelay);
+  retryDelay = Math.min(retryDelay * 2, 15000);
+}
+
+// --- the workspace: preview and code ----------------------------------------------------------
+
+async function selectFragment(fragmentId, { remember = true, file = "" } = {}) {
+  const query = new URLSearchParams({ tab: state.tab });
+  if (file) query.set("file", file);
+  try {
+    const piece = await fetchPiece(`/ui/fragments/${encodeURIComponent(fragmentId)}/workspace?${query}`);
+    workspace.replaceChildren(piece.fragment);
+  } catch (error) {
+    toast(`This fragment could not be shown: ${describe(error)}`);
+    return;
+  }
+  markSelected(fragmentId);
+  const url = new URL(window.location.href);
+  if (remember) url.searchParams.set("fragment", fragmentId);
+  else url.searchParams.delete("fragment");
+  url.searchParams.delete("file");
+  history.replaceState(null, "", url);
+}
+
+function switchTab(tab, focus = false) {
+  state.tab = tab;
+  const inner = workspace.querySelector(".workspace-inner");
+  if (!inner) return;
+  inner.dataset.tab = tab;
+  inner.querySelectorAll("[role=tab]").forEach((button) => {
+    const selected = button.dataset.tab === tab;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    if (selected && focus) button.focus();
+  });
+  inner.querySelectorAll("[role=tabpanel]").forEach((panel) => {
+    panel.hidden = panel.id !== `panel-${tab}`;
+  });
+}
+
+async function openFile(link) {
+  const inner = workspace.querySelector(".workspace-inner");
+  const path = link.dataset.file;
+  try {
+    const query = new URLSearchParams({ path });
+    const piece = await fetchPiece(
+      `/ui/fragments/${encodeURIComponent(inner.dataset.fragmentId)}/file?${query}`,
+    );
+    inner.querySelector("[data-file-view]").replaceChildren(piece.fragment);
+  } catch (error) {
+    toast(`${path} could not be shown: ${describe(error)}`);
+    return;
+  }
+  inner.querySelectorAll("[data-file]").forEach((other) => {
+    if (other === link) other.setAttribute("aria-current", "true");
+    else other.removeAttribute("aria-current");
+  });
+}
+
+workspace.addEventListener("click", (event) => {
+  const tab = event.target.closest("[role=tab]");
+  if (tab) return switchTab(tab.dataset.tab);
+  const fileLink = event.target.closest("[data-file]");
+  if (fileLink) {
+    event.preventDefault();
+    return openFile(fileLink);
+  }
+  if (event.target.closest("[data-copy-code]")) {
+    const code = workspace.querySelector(".code-content pre");
+    return copyText(code ? code.textContent : "", "Code copied");
+  }
+  if (event.target.closest("[data-copy-url]")) {
+    return copyText(workspace.querySelector(".preview-url").value, "Preview URL copied");
+  }
+  if (event.target.closest("[data-refresh-preview]")) {
+    const frame = workspace.querySelector(".preview-frame");
+    // A cross-origin frame cannot be reloaded from here; loading its address again does it.
+    const address = frame.src;
+    frame.src = "about:blank";
+    requestAnimationFrame(() => {
+      frame.src = address;
+    });
+  }
+});
+
+workspace.addEventListener("keydown", (event) => {
+  const tab = event.target.closest("[role=tab]");
+  if (!tab || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
+  event.preventDefault();
+  const order = ["preview", "code"];
+  const index = order.indexOf(tab.dataset.tab);
+  const next =
+    event.key === "Home" ? 0 : event.key === "End" ? order.length - 1
+      : (index + (event.key === "ArrowRight" ? 1 : order.length - 1)) % order.length;
+  switchTab(order[next], true);
+});
+
+list.addEventListener("click", (event) => {
+  const card = event.target.closest(".fragment-card");
+  if (!card) return;
+  event.preventDefault();
+  selectFragment(card.dataset.fragmentId);
+});
+
+// --- sending ---------------------------------------------------------------------------------
+
+promptBox(document.querySelector("[data-composer]"), async (value) => {
+  await api("POST", `${projectPath}/messages`, { value });
+  showActivity("", "Waiting for the agent…");
+  await catchUp();
+});
+
+// --- rename and delete -----------------------------------------------------------------------
+
+const nameHeading = document.querySelector("[data-project-name]");
+const renameForm = document.querySelector("[data-rename-form]");
+const renameInput = renameForm.querySelector("input");
+const renameError = document.querySelector("[data-rename-error]");
+const renameButton = document.querySelector("[data-rename]");
+
+function setRenaming(on) {
+  renameForm.hidden = !on;
+  nameHeading.hidden = on;
+  renameButton.hidden = on;
+  showFieldError(renameError, "");
+  if (on) {
+    renameInput.value = nameHeading.textContent;
+    renameInput.focus();
+    renameInput.select();
+  } else {
+    renameButton.focus();
+  }
+}
+
+renameButton.addEventListener("click", () => setRenaming(true));
+renameForm.querySelector("[data-rename-cancel]").addEventListener("click", () => setRenaming(false));
+renameInput.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") setRenaming(false);
+});
+renameForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  renameForm.setAttribute("aria-busy", "true");
+  try {
+    const project = await api("PATCH", projectPath, { name: renameInput.value });
+    nameHeading.textContent = project.name;
+    document.title = `${project.name} · QAI`;
+    document.getElementById("delete-title").textContent = `Delete “${project.name}”?`;
+    setRenaming(false);
+    toast("Project renamed", { kind: "info", timeout: 2500 });
+  } catch (error) {
+    showFieldError(renameError, describe(error));
+    renameInput.setAttribute("aria-invalid", "true");
+    renameInput.focus();
+  } finally {
+    renameForm.removeAttribute("aria-busy");
+  }
+});
+
+const dialog = document.querySelector("[data-delete-dialog]");
+const deleteError = dialog.querySelector("[data-delete-error]");
+document.querySelector("[data-delete]").addEventListener("click", () => {
+  showFieldError(deleteError, "");
+  dialog.showModal();
+});
+dialog.querySelector("[data-delete-confirm]").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    await api("DELETE", projectPath);
+    if (source) source.close();
+    window.location.assign("/");
+  } catch (error) {
+    showFieldError(deleteError, describe(error));
+    button.disabled = false;
+  }
+});
+
+// --- the resizable split ---------------------------------------------------------------------
+
+const resizer = document.querySelector("[data-resizer]");
+const SPLIT_KEY = "qai.split";
+
+function setSplit(percent, store = true) {
+  const value = Math.min(80, Math.max(20, percent));
+  main.style.setProperty("--chat-width", `${value}%`);
+  resizer.setAttribute("aria-valuenow", String(Math.round(value)));
+  if (store) {
+    try {
+      localStorage.setItem(SPLIT_KEY, String(value));
+    } catch {
+      // not remembered; the split still moves
+    }
+  }
+}
+
+try {
+  const stored = Number(localStorage.getItem(SPLIT_KEY));
+  if (stored) setSplit(stored, false);
+} catch {
+  // storage disabled: the default split
+}
+
+resizer.addEventListener("pointerdown", (event) => {
+  resizer.setPointerCapture(event.pointerId);
+  document.body.classList.add("resizing");
+});
+resizer.addEventListener("pointermove", (event) => {
+  if (!resizer.hasPointerCapture(event.pointerId)) return;
+  const box = main.getBoundingClientRect();
+  setSplit(((event.clientX - box.left) / box.width) * 100);
+});
+resizer.addEventListener("pointerup", (event) => {
+  resizer.releasePointerCapture(event.pointerId);
+  document.body.classList.remove("resizing");
+});
+resizer.addEventListener("keydown", (event) => {
+  const now = Number(resizer.getAttribute("aria-valuenow"));
+  const moves = { ArrowLeft: now - 2, ArrowRight: now + 2, Home: 20, End: 80 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  setSplit(moves[event.key]);
+});
+
+// --- start -----------------------------------------------------------------------------------
+
+scroller.scrollTop = scroller.scrollHeight;
+watchOlder();
+connect();
