@@ -348,3 +348,25 @@ async def test_latest_fragment_and_recent_messages() -> None:
     assert latest.title == "T2"
     assert messages.files_of(latest) == {"n": "2"}
     assert [m.content for m in recent] == ["r1", "r2"]
+
+
+async def test_slow_queries_are_logged_and_counted(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from qai.db.engine import create_database
+
+    database = create_database(settings.model_copy(update={"db_slow_query_ms": 0}))
+    try:
+        with caplog.at_level("WARNING", logger="qai.db"):
+            async with database.sessionmaker() as session:
+                await session.execute(text('SELECT count(*) FROM "Project"'))
+        assert database.stats.slow_queries >= 1
+        assert any(
+            "slow query" in r.getMessage() and 'FROM "Project"' in r.getMessage()
+            for r in caplog.records
+        )
+        pool = database.pool_status()
+        assert set(pool) == {"size", "checked_out", "overflow"}
+        assert pool["size"] == settings.db_pool_size
+    finally:
+        await database.dispose()
