@@ -1,0 +1,69 @@
+"""Sandboxes: isolated places where generated apps run, and the gateway that previews them.
+
+Use :func:`get_sandbox_manager` to start, find and stop sandboxes; each :class:`Sandbox` runs
+commands and reads and writes files with the return contracts written on its methods. Mount a
+:class:`PreviewGateway` (through :class:`PreviewHostMiddleware`) in the web app to serve every
+sandbox's server on an origin of its own. See docs/sandbox.md.
+"""
+
+from qai.sandbox._base import Sandbox, SandboxManager
+from qai.sandbox._errors import (
+    InvalidSandboxName,
+    IsolationUnavailable,
+    SandboxError,
+    SandboxFileNotFound,
+    SandboxNameTaken,
+    SandboxNotFound,
+    SandboxPathError,
+    TemplateNotFound,
+    TemplateNotPrepared,
+)
+from qai.sandbox._factory import (
+    get_sandbox_manager,
+    make_sandbox_manager,
+    shutdown_sandbox_manager,
+)
+from qai.sandbox._gateway import PreviewGateway, PreviewHostMiddleware, Resolve
+from qai.sandbox._hosts import preview_host_name
+from qai.sandbox._model import (
+    OUTPUT_LIMIT,
+    READ_LIMIT,
+    WORKDIR,
+    CommandResult,
+    PreviewSpec,
+    SandboxInfo,
+    SandboxStatus,
+)
+from qai.sandbox._templates import TEMPLATES, Template, get_template, prepare_template
+
+__all__ = [
+    "OUTPUT_LIMIT",
+    "READ_LIMIT",
+    "TEMPLATES",
+    "WORKDIR",
+    "CommandResult",
+    "InvalidSandboxName",
+    "IsolationUnavailable",
+    "PreviewGateway",
+    "PreviewHostMiddleware",
+    "PreviewSpec",
+    "Resolve",
+    "Sandbox",
+    "SandboxError",
+    "SandboxFileNotFound",
+    "SandboxInfo",
+    "SandboxManager",
+    "SandboxNameTaken",
+    "SandboxNotFound",
+    "SandboxPathError",
+    "SandboxStatus",
+    "Template",
+    "TemplateNotFound",
+    "TemplateNotPrepared",
+    "get_sandbox_manager",
+    "get_template",
+    "make_sandbox_manager",
+    "prepare_template",
+    "preview_host_name",
+    "shutdown_sandbox_manager",
+]

@@ -1,0 +1,255 @@
+"""File verbs on a sandbox directory, done by QAI on the host and confined to that directory.
+
+The directory is writable by the sandbox's own processes, so it may hold symlinks pointing
+anywhere and may change while QAI walks it. Paths are therefore resolved one component at a
+time from an open directory descriptor, never following a symlink implicitly (``O_NOFOLLOW``):
+a symlink met on the way is read and followed only while it stays inside the directory, and
+``..`` is a step back up the stack of directories already opened, never past its root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from qai.sandbox._errors import SandboxFileNotFound, SandboxPathError
+from qai.sandbox._model import READ_LIMIT, WORKDIR
+
+#: Directories :func:`list_files` leaves out besides dot directories: installed packages and
+#: build output, which are noise to someone reading an app's source.
+SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
+
+_MAX_SYMLINKS = 40
+_MAX_LISTED = 5000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+Owner = tuple[int, int] | None
+
+
+def relative_path(path: str) -> str:
+    """Normalise a path given to a file verb into one relative to the sandbox directory.
+
+    ``app/page.tsx``, ``./app/page.tsx`` and ``/home/user/app/page.tsx`` are the same file.
+    Any other absolute path, a ``..`` component and an empty path are refused.
+    """
+    if not path or "\0" in path:
+        raise SandboxPathError(f"invalid path {path!r}: empty or contains a NUL byte")
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        try:
+            pure = pure.relative_to(WORKDIR)
+        except ValueError:
+            raise SandboxPathError(
+                f"path {path!r} is outside the sandbox: give a path relative to {WORKDIR}"
+            ) from None
+    if ".." in pure.parts:
+        raise SandboxPathError(f"path {path!r} leaves the sandbox directory through '..'")
+    if not pure.parts or pure == PurePosixPath("."):
+        raise SandboxPathError(f"path {path!r} names the sandbox directory, not a file")
+    return pure.as_posix()
+
+
+class _Walker:
+    """Resolves a relative path inside ``root`` to (open parent directory, final name)."""
+
+    def __init__(self, root: Path, original: str, owner: Owner) -> None:
+        self.original = original
+        self.owner = owner
+        self.stack = [os.open(root, _DIR_FLAGS)]
+        self.symlinks = 0
+
+    def close(self) -> None:
+        for fd in self.stack:
+            os.close(fd)
+        self.stack.clear()
+
+    @property
+    def fd(self) -> int:
+        return self.stack[-1]
+
+    def _escape(self, detail: str) -> SandboxPathError:
+        return SandboxPathError(f"path {self.original!r} leads outside the sandbox: {detail}")
+
+    def _expand(self, name: str, rest: list[str]) -> list[str]:
+        """Components to walk instead of symlink ``name`` followed by ``rest``."""
+        self.symlinks += 1
+        if self.symlinks > _MAX_SYMLINKS:
+            raise SandboxPathError(f"path {self.original!r}: too many levels of symlinks")
+        target = PurePosixPath(os.readlink(name, dir_fd=self.fd))
+        if target.is_absolute():
+            try:
+                target = target.relative_to(WORKDIR)
+            except ValueError:
+                raise self._escape(f"{name!r} is a symlink to {str(target)!r}") from None
+            # An absolute target restarts at the root of the sandbox directory.
+            for fd in self.stack[1:]:
+                os.close(fd)
+            del self.stack[1:]
+        return [*target.parts, *rest]
+
+    def _up(self) -> None:
+        if len(self.stack) == 1:
+            raise self._escape("'..' climbs above the sandbox directory")
+        os.close(self.stack.pop())
+
+    def _open_dir(self, name: str, *, create: bool) -> int | None:
+        """Open directory ``name`` in :attr:`fd`; None when it is a symlink."""
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        except FileNotFoundError:
+            if not create:
+                raise SandboxFileNotFound(f"no such file in the sandbox: {self.original}") from None
+            os.mkdir(name, 0o755, dir_fd=self.fd)
+            fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+            if self.owner is not None:
+                os.fchown(fd, *self.owner)
+            return fd
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            if stat.S_ISLNK(os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode):
+                return None
+            raise SandboxPathError(
+                f"path {self.original!r}: {name!r} is a file, not a directory"
+            ) from None
+
+    def resolve(self, rel: str, *, create_dirs: bool) -> str:
+        """Walk to the last component of ``rel`` and return its name in directory :attr:`fd`.
+
+        Symlinks on the way, the last one included, are followed while they stay inside; the
+        returned name is not a symlink (or does not exist yet).
+        """
+        parts = list(PurePosixPath(rel).parts)
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                self._up()
+            elif not parts and part != ".":
+                try:
+                    mode = os.stat(part, dir_fd=self.fd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    return part
+                if not stat.S_ISLNK(mode):
+                    return part
+                parts = self._expand(part, [])
+            elif part != ".":
+                fd = self._open_dir(part, create=create_dirs)
+                if fd is None:
+                    parts = self._expand(part, parts)
+                else:
+                    self.stack.append(fd)
+        raise SandboxPathError(f"path {self.original!r} names a directory, not a file")
+
+
+@contextlib.contextmanager
+def _walk(root: Path, path: str, owner: Owner, *, create_dirs: bool) -> Iterator[tuple[int, str]]:
+    walker = _Walker(root, path, owner)
+    try:
+        name = walker.resolve(relative_path(path), create_dirs=create_dirs)
+        yield walker.fd, name
+    finally:
+        walker.close()
+
+
+def write_file(root: Path, path: str, content: str, owner: Owner) -> None:
+    """Write ``content`` (UTF-8) to ``path`` inside ``root``, creating parent directories.
+
+    The file is written under a temporary name and renamed into place, so a dev server
+    watching the directory never reads half a file. New files and directories belong to
+    ``owner`` (the sandbox's uid and gid) when given.
+    """
+    data = content.encode()
+    with _walk(root, path, owner, create_dirs=True) as (dir_fd, name):
+        temp = f".{name[:200]}.qai-{secrets.token_hex(4)}"
+        fd = os.open(
+            temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=dir_fd,
+        )
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as file:
+                file.write(data)
+            if owner is not None:
+                os.fchown(fd, *owner)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp, dir_fd=dir_fd)
+            raise
+        os.close(fd)
+        try:
+            os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except IsADirectoryError:
+            os.unlink(temp, dir_fd=dir_fd)
+            raise SandboxPathError(f"path {path!r} is a directory") from None
+
+
+def read_file(root: Path, path: str) -> str:
+    """Return the text of regular file ``path`` inside ``root`` (bad UTF-8 replaced)."""
+    with _walk(root, path, None, create_dirs=False) as (dir_fd, name):
+        try:
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+            )
+        except FileNotFoundError:
+            raise SandboxFileNotFound(f"no such file in the sandbox: {path}") from None
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise SandboxPathError(f"path {path!r} is not a regular file")
+            if info.st_size > READ_LIMIT:
+                raise SandboxPathError(
+                    f"file {path!r} is {info.st_size} bytes; files over {READ_LIMIT} bytes "
+                    "are not read"
+                )
+            return file.read(READ_LIMIT + 1)[:READ_LIMIT].decode(errors="replace")
+
+
+def list_files(root: Path) -> list[str]:
+    """Relative paths of the regular files under ``root``, sorted, without noise.
+
+    Dot directories (``.next``, ``.git``...), ``node_modules`` and ``__pycache__`` are left
+    out; symlinks are not followed nor listed; at most 5000 paths are returned.
+    """
+    found: list[str] = []
+    for directory, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
+        base = Path(directory).relative_to(root)
+        for name in files:
+            full = Path(directory, name)
+            if not stat.S_ISREG(full.lstat().st_mode):
+                continue
+            found.append((base / name).as_posix())
+            if len(found) >= _MAX_LISTED:
+                return sorted(found)
+    return sorted(found)
+
+
+def tree_size(root: Path) -> int:
+    """Bytes of disk used under ``root`` (symlinks not followed)."""
+    total = 0
+    for directory, dirs, files in os.walk(root, followlinks=False):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):  # removed while walking
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+    return total
+
+
+def chown_tree(root: Path, owner: tuple[int, int]) -> None:
+    """Give everything under ``root`` (itself included) to ``owner``, links not followed."""
+    os.lchown(root, *owner)
+    for directory, dirs, files in os.walk(root, followlinks=False):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(directory, name), *owner)
+
+
+def copy_starter(source: Path, target: Path) -> None:
+    """Copy a template's starter files into a new sandbox directory."""
+    shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)

@@ -1,0 +1,156 @@
+"""The preview gateway: an ASGI app serving each sandbox's server on an origin of its own."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from qai.errors import QaiError
+from qai.sandbox import _pages
+from qai.sandbox._base import Sandbox, SandboxManager
+from qai.sandbox._hosts import PreviewHosts, PreviewTarget
+from qai.sandbox._model import PreviewSpec, SandboxStatus
+from qai.sandbox._proxy import Receive, Scope, Send, proxy_http, proxy_websocket
+from qai.settings import get_settings
+
+logger = logging.getLogger("qai.sandbox")
+
+Resolve = Callable[[str], Awaitable[PreviewSpec | None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LOG_LINES = 30
+
+
+class PreviewGateway:
+    """Serves requests whose Host is a preview address from the sandbox it names.
+
+    A running sandbox of that name serves at once. Otherwise ``resolve(name)`` says what the
+    preview shows (template and files, e.g. a fragment's stored files) and the sandbox is
+    started from it; None means there is no such preview (404). While the template's server
+    starts (up to ``ready_wait`` seconds are waited), a page that reloads itself is shown; a
+    failed server shows its last log lines. Requests, streamed responses and websockets pass
+    through to the server inside the sandbox, reached through its network namespace.
+    """
+
+    def __init__(
+        self,
+        manager: SandboxManager,
+        resolve: Resolve,
+        *,
+        url_template: str | None = None,
+        ready_wait: float = 2.0,
+    ) -> None:
+        settings = get_settings()
+        self.manager = manager
+        self.resolve = resolve
+        self.hosts = PreviewHosts(url_template or settings.preview_url_template, settings.port)
+        self.ready_wait = ready_wait
+
+    def handles(self, scope: Scope) -> bool:
+        """Whether ``scope`` is an HTTP or websocket request for a preview address."""
+        if scope["type"] not in ("http", "websocket"):
+            return False
+        return self.hosts.label(_host(scope)) is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return
+        label = self.hosts.label(_host(scope)) or ""
+        target = self.hosts.target(label)
+        if target is None:
+            await _respond(scope, send, 404, _pages.not_found(label))
+            return
+        try:
+            sandbox = await self._sandbox(target.name)
+        except QaiError as exc:
+            logger.warning("preview %s cannot start: %s", target.name, exc.message)
+            await _respond(scope, send, 503, _pages.unavailable(target.name, exc.message))
+            return
+        if sandbox is None:
+            await _respond(scope, send, 404, _pages.not_found(target.name))
+            return
+        sock = await self._connect(scope, send, sandbox, target)
+        if sock is None:
+            return
+        if scope["type"] == "websocket":
+            await proxy_websocket(scope, receive, send, sock)
+        else:
+            await proxy_http(scope, receive, send, sock)
+
+    async def _sandbox(self, name: str) -> Sandbox | None:
+        sandbox = await self.manager.get(name)
+        if sandbox is not None:
+            return sandbox
+        spec = await self.resolve(name)
+        if spec is None:
+            return None
+        logger.info("re-creating sandbox %s for its preview (template %s)", name, spec.template)
+        return await self.manager.ensure(name, spec.template, spec.files)
+
+    async def _connect(
+        self, scope: Scope, send: Send, sandbox: Sandbox, target: PreviewTarget
+    ) -> socket.socket | None:
+        """A socket to the server, or None after answering with a status or error page."""
+        if target.port is None:
+            status = await sandbox.wait_ready(self.ready_wait)
+            if status is not SandboxStatus.READY:
+                logs = await sandbox.logs(LOG_LINES)
+                if status is SandboxStatus.FAILED:
+                    detail = (await sandbox.info()).detail
+                    await _respond(scope, send, 502, _pages.failed(sandbox.name, detail, logs))
+                else:
+                    await _respond(
+                        scope, send, 503, _pages.starting(sandbox.name, sandbox.template, logs)
+                    )
+                return None
+        try:
+            return await sandbox.open_socket(target.port)
+        except (OSError, QaiError) as exc:
+            where = f"port {target.port}" if target.port else "its server's port"
+            page = _pages.failed(
+                sandbox.name, f"nothing answers on {where} ({exc})", await sandbox.logs(LOG_LINES)
+            )
+            await _respond(scope, send, 502, page)
+            return None
+
+
+class PreviewHostMiddleware:
+    """Sends preview requests (by Host) to ``gateway`` and everything else to ``app``.
+
+    ``app.add_middleware(PreviewHostMiddleware, gateway=gateway)`` in FastAPI/Starlette.
+    """
+
+    def __init__(self, app: ASGIApp, gateway: PreviewGateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gateway.handles(scope):
+            await self.gateway(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _host(scope: Scope) -> str:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"host":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+async def _respond(scope: Scope, send: Send, status: int, html: str) -> None:
+    if scope["type"] == "websocket":
+        # Not accepted: the ASGI server answers the handshake with 403.
+        await send({"type": "websocket.close", "code": 1013 if status == 503 else 1011})
+        return
+    body = html.encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if status == 503:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

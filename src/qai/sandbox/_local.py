@@ -1,0 +1,1009 @@
+"""The local backend: sandboxes on this machine, under bubblewrap (see ``_isolation``).
+
+A manager runs its work on an event loop of its own, in a thread that lives as long as the
+manager: sandbox processes are children of that thread (bubblewrap's ``--die-with-parent`` is
+tied to the thread that forked it), their output is read there after a command returns, and
+callers on any event loop (the web server's, a worker's, the CLI's) await the same manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qai.sandbox._base import Sandbox, SandboxManager
+from qai.sandbox._errors import (
+    SandboxError,
+    SandboxNameTaken,
+    SandboxNotFound,
+)
+from qai.sandbox._files import (
+    chown_tree,
+    copy_starter,
+    list_files,
+    read_file,
+    relative_path,
+    tree_size,
+    write_file,
+)
+from qai.sandbox._hosts import PreviewHosts
+from qai.sandbox._isolation import (
+    InitSpec,
+    Isolation,
+    Limits,
+    clean_env,
+    make_isolation,
+    write_etc_files,
+)
+from qai.sandbox._model import (
+    OUTPUT_LIMIT,
+    CommandResult,
+    SandboxInfo,
+    SandboxStatus,
+    check_name,
+)
+from qai.sandbox._netns import open_socket
+from qai.sandbox._procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
+from qai.sandbox._registry import FileLock, Log, Record, Registry, tail
+from qai.sandbox._templates import TEMPLATES, Template, get_template
+from qai.settings import Settings
+
+logger = logging.getLogger("qai.sandbox")
+
+T = TypeVar("T")
+
+# The environment of QAI's helper processes (prlimit, nsenter, bwrap); never QAI's own.
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+# Output a command's background processes write within this time after it exits is still its.
+OUTPUT_GRACE = 0.1
+# A template server that exited is started again by a preview request at most this often.
+SERVER_RESTART_AFTER = 10.0
+INIT_TIMEOUT = 30.0
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="qai-sandboxes", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+class _Output:
+    """One stream of a command: head and tail kept up to :data:`OUTPUT_LIMIT` bytes."""
+
+    def __init__(self, overflow: Log) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.sealed = False
+        self.overflow = overflow
+
+    def feed(self, data: bytes) -> None:
+        if self.sealed:
+            self.overflow.write(data)
+            return
+        half = OUTPUT_LIMIT // 2
+        self.total += len(data)
+        room = half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            del self.tail[:-half]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > OUTPUT_LIMIT
+
+    def text(self) -> str:
+        if not self.truncated:
+            return (self.head + self.tail).decode(errors="replace")
+        dropped = self.total - len(self.head) - len(self.tail)
+        return (
+            self.head.decode(errors="replace")
+            + f"\n[... {dropped} bytes of output left out ...]\n"
+            + self.tail.decode(errors="replace")
+        )
+
+
+class _PipeReader:
+    """Reads a pipe on the manager's loop into ``sink`` until end of file."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, sink: Callable[[bytes], None]):
+        self.loop = loop
+        self.fd = fd
+        self.sink = sink
+        self.done = asyncio.Event()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        if data:
+            self.sink(data)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            self.done.set()
+
+
+@dataclass(eq=False)
+class _Owned:
+    """What the process that started a sandbox keeps beyond its record."""
+
+    launcher: asyncio.subprocess.Process
+    name_lock: FileLock
+    uid_lock: FileLock | None
+    log: Log
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    server: asyncio.subprocess.Process | None = None
+    server_started: float = 0.0
+    sessions: set[int] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    last_used: float = field(default_factory=time.time)
+    stopping: bool = False
+
+
+class LocalSandbox(Sandbox):
+    """A sandbox of the local backend: started by this process (owned) or by another."""
+
+    def __init__(self, manager: LocalSandboxManager, record: Record, owned: _Owned | None):
+        self._manager = manager
+        self._record = record
+        self._owned = owned
+
+    def __repr__(self) -> str:
+        return f"<LocalSandbox {self.name} ({self.template}, {self._record.isolation})>"
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def template(self) -> str:
+        return self._record.template
+
+    @property
+    def directory(self) -> Path:
+        return self._manager.registry.workspace(self.name)
+
+    @property
+    def uid(self) -> int | None:
+        """The host uid its processes run as (None without isolation)."""
+        return self._record.uid
+
+    @property
+    def pid(self) -> int:
+        """A host pid inside the sandbox's namespaces (its init)."""
+        return self._record.init_pid
+
+    def _file_owner(self) -> tuple[int, int] | None:
+        uid = self._record.uid
+        return (uid, uid) if uid is not None else None
+
+    def _check_running(self) -> None:
+        if not self._record.alive():
+            raise SandboxNotFound(f"sandbox {self.name!r} is not running")
+        self._manager.touch(self.name)
+
+    async def exec(self, command: str, *, timeout: float | None = None) -> CommandResult:  # noqa: ASYNC109
+        return await self._manager.call(self._manager.exec_in(self, command, timeout))
+
+    async def write_files(self, files: Mapping[str, str]) -> None:
+        for path in files:
+            relative_path(path)
+        self._check_running()
+        owner = self._file_owner()
+
+        def write_all() -> None:
+            for path, content in files.items():
+                write_file(self.directory, path, content, owner)
+
+        await asyncio.to_thread(write_all)
+
+    async def read_files(self, paths: Sequence[str]) -> dict[str, str]:
+        self._check_running()
+        return await asyncio.to_thread(lambda: {p: read_file(self.directory, p) for p in paths})
+
+    async def list_files(self) -> builtins.list[str]:
+        self._check_running()
+        return await asyncio.to_thread(list_files, self.directory)
+
+    def preview_url(self, port: int | None = None) -> str:
+        template = self._manager.templates.get(self.template)
+        if template is not None and port == template.port:
+            port = None
+        return self._manager.preview_url(self.name, port)
+
+    async def stop(self) -> None:
+        await self._manager.stop(self.name)
+
+    async def status(self) -> SandboxStatus:
+        return await self._manager.call(self._manager.status_of(self))
+
+    async def wait_ready(self, seconds: float) -> SandboxStatus:
+        return await self._manager.call(self._manager.wait_ready(self, seconds))
+
+    async def wait_stopped(self) -> None:
+        await self._manager.call(self._manager.wait_stopped(self))
+
+    async def logs(self, lines: int = 40) -> builtins.list[str]:
+        path = self._manager.registry.log_path(self.name)
+        return await asyncio.to_thread(tail, path, lines)
+
+    async def info(self) -> SandboxInfo:
+        return self._manager.info_of(self._record)
+
+    async def open_socket(self, port: int | None = None) -> socket.socket:
+        record = self._record
+        template = self._manager.templates.get(record.template)
+        if port is None or (template is not None and port == template.port):
+            if template is None or template.port is None:
+                raise SandboxError(f"template {record.template!r} runs no server")
+            port = record.host_port or template.port
+        self._manager.touch(self.name)
+        return await open_socket(record.netns, port)
+
+
+class LocalSandboxManager(SandboxManager):
+    """Sandboxes on this machine, one directory each under ``<data_dir>/sandboxes``."""
+
+    def __init__(
+        self, settings: Settings, *, templates: Mapping[str, Template] = TEMPLATES
+    ) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.registry = Registry(settings.data_dir / "sandboxes")
+        self.hosts = PreviewHosts(settings.preview_url_template, settings.port)
+        self.isolation: Isolation = make_isolation(settings.sandbox_isolation)
+        self._thread: _LoopThread | None = None
+        self._thread_lock = threading.Lock()
+        self._owned: dict[str, LocalSandbox] = {}
+        self._name_locks: dict[str, asyncio.Lock] = {}
+        self._readers: set[_PipeReader] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._touched: dict[str, float] = {}
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the manager's own loop and await it from the caller's."""
+        with self._thread_lock:
+            if self._thread is None:
+                self.registry.setup()
+                write_etc_files(self.registry.etc)
+                self._thread = _LoopThread()
+            thread = self._thread
+        return await thread.call(coro)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], owned: _Owned | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks: set[asyncio.Task[Any]] = owned.tasks if owned is not None else self._background
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    def _read_pipe(self, fd: int, sink: Callable[[bytes], None]) -> _PipeReader:
+        reader = _PipeReader(asyncio.get_running_loop(), fd, sink)
+        self._readers.add(reader)
+        self._spawn(self._forget_reader(reader))
+        return reader
+
+    async def _forget_reader(self, reader: _PipeReader) -> None:
+        await reader.done.wait()
+        self._readers.discard(reader)
+
+    def _name_lock(self, name: str) -> asyncio.Lock:
+        return self._name_locks.setdefault(name, asyncio.Lock())
+
+    def _limits(self, *, server: bool) -> Limits:
+        s = self.settings
+        return Limits(
+            memory_bytes=s.sandbox_memory_mb << 20,
+            # Without isolation commands run as QAI's own user: a process limit would count
+            # every process of that user, so none is set.
+            processes=s.sandbox_max_processes if self.isolation.name == "bwrap" else None,
+            file_size_bytes=s.sandbox_file_size_mb << 20,
+            cpu_seconds=None if server else s.sandbox_cpu_seconds,
+        )
+
+    def touch(self, name: str) -> None:
+        """Note a use of sandbox ``name`` (idle sandboxes are stopped)."""
+        now = time.time()
+        sandbox = self._owned.get(name)
+        if sandbox is not None and sandbox._owned is not None:
+            sandbox._owned.last_used = now
+        if now - self._touched.get(name, 0.0) >= 1.0:
+            self._touched[name] = now
+            self.registry.touch(name)
+
+    def preview_url(self, name: str, port: int | None = None) -> str:
+        return self.hosts.url(name, port)
+
+    def info_of(self, record: Record) -> SandboxInfo:
+        from datetime import UTC, datetime
+
+        last_used = max(self.registry.last_used(record.name), record.started.timestamp())
+        return SandboxInfo(
+            name=record.name,
+            template=record.template,
+            status=record.status,
+            isolation=record.isolation,
+            started_at=record.started,
+            last_used_at=datetime.fromtimestamp(last_used, UTC),
+            preview_url=self.preview_url(record.name),
+            directory=self.registry.workspace(record.name),
+            pid=record.init_pid,
+            uid=record.uid,
+            owner_pid=record.owner_pid,
+            detail=record.detail,
+        )
+
+    # --- public verbs -------------------------------------------------------------------------
+
+    async def start(
+        self, template: str, *, name: str | None = None, files: Mapping[str, str] | None = None
+    ) -> Sandbox:
+        chosen = check_name(name) if name is not None else f"sb-{secrets.token_hex(6)}"
+        return await self.call(self._start(template, chosen, dict(files or {})))
+
+    async def get(self, name: str) -> Sandbox | None:
+        return await self.call(self._get(name))
+
+    async def list(self) -> builtins.list[SandboxInfo]:
+        return await self.call(self._list())
+
+    async def stop(self, name: str, *, delete_files: bool = False) -> bool:
+        return await self.call(self._stop(name, delete_files))
+
+    async def ensure(self, name: str, template: str, files: Mapping[str, str]) -> Sandbox:
+        check_name(name)
+        return await self.call(self._ensure(name, template, dict(files)))
+
+    async def rename(self, old: str, new: str) -> Sandbox:
+        check_name(new)
+        return await self.call(self._rename(old, new))
+
+    async def shutdown(self) -> None:
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        await thread.call(self._shutdown())
+        await asyncio.to_thread(thread.stop)
+
+    # --- on the manager's loop ----------------------------------------------------------------
+
+    async def _get(self, name: str) -> LocalSandbox | None:
+        owned = self._owned.get(name)
+        if owned is not None:
+            return owned
+        record = self.registry.read(name)
+        if record is None or not record.alive():
+            return None
+        return LocalSandbox(self, record, None)
+
+    async def _list(self) -> builtins.list[SandboxInfo]:
+        records = await asyncio.to_thread(self.registry.running)
+        return [self.info_of(record) for record in records]
+
+    async def _start(self, template_name: str, name: str, files: dict[str, str]) -> LocalSandbox:
+        async with self._name_lock(name):
+            return await self._start_locked(template_name, name, files)
+
+    async def _ensure(self, name: str, template: str, files: dict[str, str]) -> LocalSandbox:
+        async with self._name_lock(name):
+            found = await self._get(name)
+            if found is not None:
+                return found
+            try:
+                return await self._start_locked(template, name, files)
+            except SandboxNameTaken:
+                pass  # another process is starting it right now: wait for it below
+        deadline = time.monotonic() + INIT_TIMEOUT
+        while time.monotonic() < deadline:
+            found = await self._get(name)
+            if found is not None:
+                return found
+            await asyncio.sleep(0.05)
+        raise SandboxError(f"sandbox {name!r} was being started by another process, which failed")
+
+    async def _start_locked(
+        self, template_name: str, name: str, files: dict[str, str]
+    ) -> LocalSandbox:
+        template = get_template(template_name, self.templates)
+        for path in files:
+            relative_path(path)
+        cached = template.cached_path(self.settings.data_dir)
+        self.isolation.check()
+        existing = self.registry.read(name)
+        if name in self._owned or (existing is not None and existing.alive()):
+            raise SandboxNameTaken(f"a sandbox named {name!r} already runs")
+        await self._make_room(exclude=name)
+        name_lock = FileLock.try_acquire(self.registry.lock_path(name))
+        if name_lock is None:
+            raise SandboxNameTaken(f"another QAI process is starting a sandbox named {name!r}")
+        uid_lock: FileLock | None = None
+        try:
+            uid: int | None = None
+            if self.isolation.name == "bwrap":
+                uid, uid_lock = self.registry.reserve_uid(name, self.settings.sandbox_uid_base)
+            return await self._launch(template, name, files, cached, uid, name_lock, uid_lock)
+        except BaseException:
+            name_lock.release()
+            if uid_lock is not None:
+                uid_lock.release()
+            raise
+
+    def _prepare_directory(
+        self, template: Template, workspace: Path, files: dict[str, str], uid: int | None
+    ) -> None:
+        owner = (uid, uid) if uid is not None else None
+        if not workspace.exists():
+            workspace.mkdir(mode=0o755)
+            copy_starter(template.starter, workspace)
+            if owner is not None:
+                chown_tree(workspace, owner)
+        elif owner is not None and workspace.stat().st_uid != uid:
+            chown_tree(workspace, owner)  # the sandbox ran before under another uid
+        for path, content in files.items():
+            write_file(workspace, path, content, owner)
+
+    async def _launch(
+        self,
+        template: Template,
+        name: str,
+        files: dict[str, str],
+        cached: Path | None,
+        uid: int | None,
+        name_lock: FileLock,
+        uid_lock: FileLock | None,
+    ) -> LocalSandbox:
+        workspace = self.registry.workspace(name)
+        await asyncio.to_thread(self._prepare_directory, template, workspace, files, uid)
+        self.registry.remove(name)  # the record and log of an earlier run, if any
+        log = Log(self.registry.log_path(name))
+        host_port = _free_port() if self.isolation.name == "none" and template.port else None
+        bwrap = self.isolation.name == "bwrap"
+        info_read, info_write = os.pipe() if bwrap else (-1, -1)
+        spec = InitSpec(
+            workspace=workspace,
+            etc_dir=self.registry.etc,
+            cached=cached,
+            uid=uid,
+            network=self.settings.sandbox_network,
+            tmp_bytes=self.settings.sandbox_tmp_mb << 20,
+            info_fd=info_write if bwrap else None,
+        )
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        try:
+            launcher = await asyncio.create_subprocess_exec(
+                *self.isolation.init_argv(spec),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=err_write,
+                env=HOST_ENV,
+                cwd=workspace,
+                start_new_session=True,
+                pass_fds=(info_write,) if bwrap else (),
+            )
+        finally:
+            for fd in (out_write, err_write, info_write):
+                if fd >= 0:
+                    os.close(fd)
+        try:
+            init_pid = await self._await_init(launcher, out_read, err_read, info_read, log)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                launcher.kill()
+            await launcher.wait()
+            if uid is not None:
+                await asyncio.to_thread(kill_uid, uid)
+            raise
+        init = read_stat(init_pid)
+        record = Record(
+            name=name,
+            template=template.name,
+            isolation=self.isolation.name,
+            uid=uid,
+            pid=launcher.pid,
+            init_pid=init_pid,
+            init_start=init.start_time if init is not None else 0,
+            owner_pid=os.getpid(),
+            started_at=Record.now(),
+            status=SandboxStatus.STARTING if template.start else SandboxStatus.READY,
+            host_port=host_port,
+        )
+        owned = _Owned(launcher=launcher, name_lock=name_lock, uid_lock=uid_lock, log=log)
+        owned.sessions.add(launcher.pid)
+        sandbox = LocalSandbox(self, record, owned)
+        self._owned[name] = sandbox
+        self.registry.write(record)
+        self.registry.touch(name)
+        log.note(f"sandbox {name} started from template {template.name} ({self.isolation.name})")
+        self._spawn(self._watch_launcher(sandbox), owned)
+        if template.start:
+            await self._start_server(sandbox, template)
+        else:
+            owned.ready.set()
+        self._ensure_reaper()
+        return sandbox
+
+    async def _await_init(
+        self,
+        launcher: asyncio.subprocess.Process,
+        out_read: int,
+        err_read: int,
+        info_read: int,
+        log: Log,
+    ) -> int:
+        """Wait for the init's "ready" line; return the pid to enter its namespaces through."""
+        ready = asyncio.get_running_loop().create_future()
+        stdout = bytearray()
+        stderr = bytearray()
+
+        def on_out(data: bytes) -> None:
+            stdout.extend(data)
+            if b"\n" in stdout and not ready.done():
+                ready.set_result(True)
+
+        def on_err(data: bytes) -> None:
+            stderr.extend(data[:4096])
+            log.write(data)
+
+        out = self._read_pipe(out_read, on_out)
+        self._read_pipe(err_read, on_err)
+        exited = asyncio.ensure_future(launcher.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {ready, exited}, timeout=INIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            exited.cancel()
+        if ready not in done or bytes(stdout).strip() != b"ready":
+            out.close()
+            with contextlib.suppress(ProcessLookupError):
+                launcher.kill()
+            await launcher.wait()
+            message = stderr.decode(errors="replace").strip() or "no output"
+            raise SandboxError(f"the sandbox failed to start: {message}")
+        if info_read < 0:
+            return launcher.pid
+        raw = await asyncio.to_thread(_read_all, info_read)
+        return int(json.loads(raw)["child-pid"])
+
+    async def _start_server(self, sandbox: LocalSandbox, template: Template) -> None:
+        owned = sandbox._owned
+        assert owned is not None
+        assert template.start is not None
+        assert template.port is not None
+        record = sandbox._record
+        port = record.host_port or template.port
+        env = clean_env({**template.env, "PORT": str(port)})
+        argv = self.isolation.command_argv(
+            record.init_pid, ["/bin/sh", "-c", template.start], env, self._limits(server=True)
+        )
+        out_read, out_write = os.pipe()
+        try:
+            server = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=out_write,
+                env=HOST_ENV,
+                cwd=sandbox.directory,
+                start_new_session=True,
+            )
+        finally:
+            os.close(out_write)
+        owned.log.note(f"server: {template.start} (PORT={port})")
+        self._read_pipe(out_read, owned.log.write)
+        owned.server = server
+        owned.server_started = time.monotonic()
+        owned.sessions.add(server.pid)
+        owned.ready.clear()
+        self._set_status(sandbox, SandboxStatus.STARTING)
+        self._spawn(self._watch_server(sandbox, template, server), owned)
+
+    async def _watch_server(
+        self, sandbox: LocalSandbox, template: Template, server: asyncio.subprocess.Process
+    ) -> None:
+        deadline = time.monotonic() + self.settings.sandbox_start_timeout
+        delay = 0.01
+        while sandbox._record.status is SandboxStatus.STARTING:
+            if server.returncode is not None:
+                break
+            if await self._answers(sandbox, template, deadline):
+                self._set_status(sandbox, SandboxStatus.READY)
+                break
+            if time.monotonic() >= deadline:
+                self._set_status(
+                    sandbox,
+                    SandboxStatus.FAILED,
+                    f"the server did not answer within {self.settings.sandbox_start_timeout:g}s",
+                )
+                break
+            await asyncio.sleep(delay)  # poll until the deadline: nothing signals readiness
+            delay = min(delay * 2, 0.25)
+        code = exit_code(await server.wait())
+        owned = sandbox._owned
+        if owned is not None and not owned.stopping and owned.server is server:
+            self._set_status(sandbox, SandboxStatus.FAILED, f"the server exited with code {code}")
+
+    async def _answers(self, sandbox: LocalSandbox, template: Template, deadline: float) -> bool:
+        """Whether the template's server answers an HTTP request (any status)."""
+        try:
+            sock = await sandbox.open_socket()
+        except OSError:
+            return False
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(
+                f"GET {template.ready_path} HTTP/1.1\r\nHost: 127.0.0.1:{template.port}\r\n"
+                "User-Agent: qai-readiness\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            wait = max(0.5, deadline - time.monotonic())
+            return (await asyncio.wait_for(reader.read(5), wait)).startswith(b"HTTP/")
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            if writer is None:
+                sock.close()
+            else:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+    def _set_status(self, sandbox: LocalSandbox, status: SandboxStatus, detail: str = "") -> None:
+        record = sandbox._record
+        record.status = status
+        record.detail = detail
+        owned = sandbox._owned
+        if owned is not None:
+            if detail:
+                owned.log.note(detail)
+            if status is not SandboxStatus.STARTING:
+                owned.ready.set()
+        if status is not SandboxStatus.STOPPED:
+            self.registry.write(record)
+
+    async def _watch_launcher(self, sandbox: LocalSandbox) -> None:
+        owned = sandbox._owned
+        assert owned is not None
+        code = exit_code(await owned.launcher.wait())
+        if not owned.stopping:
+            await self._stop_owned(sandbox, f"its init exited with code {code}")
+
+    async def status_of(self, sandbox: LocalSandbox) -> SandboxStatus:
+        if sandbox._owned is not None:
+            return sandbox._record.status
+        record = self.registry.read(sandbox.name)
+        if record is None or not record.alive():
+            return SandboxStatus.STOPPED
+        sandbox._record = record
+        return record.status
+
+    async def wait_ready(self, sandbox: LocalSandbox, seconds: float) -> SandboxStatus:
+        owned = sandbox._owned
+        if owned is None:
+            deadline = time.monotonic() + seconds
+            while (status := await self.status_of(sandbox)) is SandboxStatus.STARTING:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.05)  # another process owns it: poll its record
+            return status
+        template = self.templates.get(sandbox.template)
+        if (
+            sandbox._record.status is SandboxStatus.FAILED
+            and template is not None
+            and owned.server is not None
+            and owned.server.returncode is not None
+            and time.monotonic() - owned.server_started >= SERVER_RESTART_AFTER
+        ):
+            await self._start_server(sandbox, template)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(owned.ready.wait(), seconds)
+        return sandbox._record.status
+
+    async def wait_stopped(self, sandbox: LocalSandbox) -> None:
+        if sandbox._owned is not None:
+            await sandbox._owned.stopped.wait()
+            return
+        while sandbox._record.alive():  # noqa: ASYNC110 - another process owns it: no event
+            await asyncio.sleep(0.2)
+
+    async def exec_in(
+        self, sandbox: LocalSandbox, command: str, seconds: float | None
+    ) -> CommandResult:
+        sandbox._check_running()
+        record = sandbox._record
+        template = self.templates.get(record.template)
+        env = clean_env(template.env if template is not None else None)
+        argv = self.isolation.command_argv(
+            record.init_pid, ["/bin/sh", "-c", command], env, self._limits(server=False)
+        )
+        limit = seconds if seconds is not None else self.settings.sandbox_command_timeout
+        log = (
+            sandbox._owned.log
+            if sandbox._owned is not None
+            else Log(self.registry.log_path(sandbox.name))
+        )
+        stdout, stderr = _Output(log), _Output(log)
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=err_write,
+                env=HOST_ENV,
+                cwd=sandbox.directory,
+                start_new_session=True,
+            )
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        if sandbox._owned is not None:
+            sandbox._owned.sessions.add(proc.pid)
+        readers = [self._read_pipe(out_read, stdout.feed), self._read_pipe(err_read, stderr.feed)]
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), limit)
+        except TimeoutError:
+            timed_out = True
+            await asyncio.to_thread(kill_tree, proc.pid, session=proc.pid)
+            await proc.wait()
+        except asyncio.CancelledError:
+            kill_tree(proc.pid, session=proc.pid)
+            raise
+        finally:
+            if sandbox._owned is not None:
+                sandbox._owned.sessions.discard(proc.pid)
+        # Output still in the pipes is the command's; background processes that keep them open
+        # write what follows to the sandbox log.
+        waits = [asyncio.ensure_future(r.done.wait()) for r in readers]
+        _, pending = await asyncio.wait(waits, timeout=OUTPUT_GRACE)
+        for waiter in pending:
+            waiter.cancel()
+        stdout.sealed = stderr.sealed = True
+        assert proc.returncode is not None
+        self.touch(sandbox.name)
+        return CommandResult(
+            exit_code=124 if timed_out else exit_code(proc.returncode),
+            stdout=stdout.text(),
+            stderr=stderr.text(),
+            timed_out=timed_out,
+            truncated=stdout.truncated or stderr.truncated,
+        )
+
+    async def _stop(self, name: str, delete_files: bool) -> bool:
+        owned = self._owned.get(name)
+        if owned is not None:
+            await self._stop_owned(owned, "stopped on request", delete_files=delete_files)
+            return True
+        was_running = await self._stop_other(name)
+        if delete_files:
+            await asyncio.to_thread(shutil.rmtree, self.registry.workspace(name), True)
+        return was_running
+
+    async def _stop_owned(
+        self, sandbox: LocalSandbox, reason: str, *, delete_files: bool = False
+    ) -> None:
+        owned = sandbox._owned
+        assert owned is not None
+        if owned.stopping:
+            await owned.stopped.wait()
+            return
+        owned.stopping = True
+        name = sandbox.name
+        record = sandbox._record
+        logger.info("stopping sandbox %s: %s", name, reason)
+        owned.log.note(f"stopping: {reason}")
+        current = asyncio.current_task()
+        for task in builtins.list(owned.tasks):
+            if task is not current:
+                task.cancel()
+        if record.isolation == "bwrap" and is_alive(record.init_pid, record.init_start):
+            os.kill(record.init_pid, signal.SIGKILL)  # the pid namespace dies with its init
+        with contextlib.suppress(ProcessLookupError):
+            owned.launcher.kill()
+        for session in owned.sessions:
+            await asyncio.to_thread(kill_tree, session, session=session)
+        await owned.launcher.wait()
+        if record.uid is not None:
+            await asyncio.to_thread(kill_uid, record.uid)
+        record.status = SandboxStatus.STOPPED
+        owned.ready.set()
+        self._owned.pop(name, None)
+        self.registry.remove(name)
+        owned.name_lock.release()
+        if owned.uid_lock is not None:
+            owned.uid_lock.release()
+        if delete_files:
+            await asyncio.to_thread(shutil.rmtree, sandbox.directory, True)
+        owned.stopped.set()
+
+    async def _stop_other(self, name: str) -> bool:
+        """Stop a sandbox another process started: kill its init; its owner cleans up."""
+        record = self.registry.read(name)
+        if record is None:
+            return False
+        running = record.alive()
+        if running:
+            os.kill(record.init_pid, signal.SIGKILL)
+            if record.uid is not None:
+                await asyncio.to_thread(kill_uid, record.uid)
+        deadline = time.monotonic() + 5.0
+        while self.registry.read(name) is not None and is_alive(record.owner_pid):
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.02)  # the owner notices its init's death and removes the record
+        if not is_alive(record.owner_pid):
+            self.registry.remove(name)
+        return running
+
+    async def _rename(self, old: str, new: str) -> LocalSandbox:
+        sandbox = self._owned.get(old)
+        if sandbox is None:
+            record = self.registry.read(old)
+            if record is not None and record.alive():
+                raise SandboxError(
+                    f"sandbox {old!r} was started by process {record.owner_pid}; rename it there"
+                )
+            raise SandboxNotFound(f"no running sandbox named {old!r}")
+        if old == new:
+            return sandbox
+        first, second = sorted((old, new))
+        async with self._name_lock(first), self._name_lock(second):
+            owned = sandbox._owned
+            assert owned is not None
+            existing = self.registry.read(new)
+            if new in self._owned or (existing is not None and existing.alive()):
+                raise SandboxNameTaken(f"a sandbox named {new!r} already runs")
+            new_lock = FileLock.try_acquire(self.registry.lock_path(new))
+            if new_lock is None:
+                raise SandboxNameTaken(f"another QAI process is starting a sandbox named {new!r}")
+            target = self.registry.workspace(new)
+            await asyncio.to_thread(shutil.rmtree, target, True)  # what a stopped one left
+            os.rename(sandbox.directory, target)
+            self.registry.remove(new)
+            log = self.registry.log_path(old)
+            if log.exists():
+                os.rename(log, self.registry.log_path(new))
+            owned.log.path = self.registry.log_path(new)
+            sandbox._record.name = new
+            self.registry.write(sandbox._record)
+            self.registry.remove(old)
+            owned.name_lock.release()
+            owned.name_lock = new_lock
+            self._owned[new] = self._owned.pop(old)
+            owned.log.note(f"renamed from {old} to {new}")
+            self.touch(new)
+        return sandbox
+
+    async def _make_room(self, exclude: str) -> None:
+        """Stop least recently used sandboxes until one more may run."""
+        running = [r for r in await asyncio.to_thread(self.registry.running) if r.name != exclude]
+        running.sort(key=lambda r: self.registry.last_used(r.name))
+        while len(running) >= self.settings.sandbox_max_running:
+            victim = running.pop(0)
+            reason = f"at most {self.settings.sandbox_max_running} sandboxes run at once"
+            sandbox = self._owned.get(victim.name)
+            if sandbox is not None:
+                await self._stop_owned(sandbox, f"least recently used: {reason}")
+            else:
+                await self._stop_other(victim.name)
+
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        interval = min(max(self.settings.sandbox_idle_seconds / 4, 0.1), 5.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._reap_once()
+            except (OSError, SandboxError):
+                logger.exception("the sandbox reaper failed; it tries again in %ss", interval)
+
+    async def _reap_once(self) -> None:
+        now = time.time()
+        for sandbox in builtins.list(self._owned.values()):
+            owned = sandbox._owned
+            if owned is None or owned.stopping:
+                continue
+            used = max(owned.last_used, self.registry.last_used(sandbox.name))
+            if now - used > self.settings.sandbox_idle_seconds:
+                await self._stop_owned(sandbox, f"idle for {now - used:.0f}s")
+                continue
+            size = await asyncio.to_thread(tree_size, sandbox.directory)
+            if size > self.settings.sandbox_disk_mb << 20:
+                await self._stop_owned(
+                    sandbox,
+                    f"its directory holds {size >> 20} MiB, over the "
+                    f"{self.settings.sandbox_disk_mb} MiB limit (QAI_SANDBOX_DISK_MB)",
+                )
+
+    async def _shutdown(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for sandbox in builtins.list(self._owned.values()):
+            await self._stop_owned(sandbox, "QAI is shutting down")
+        for reader in builtins.list(self._readers):
+            reader.close()
+        tasks = builtins.list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._reaper is not None:
+            await asyncio.gather(self._reaper, return_exceptions=True)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("sandbox background task failed", exc_info=error)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

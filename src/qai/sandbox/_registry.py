@@ -1,0 +1,227 @@
+"""Sandboxes on disk: what runs, who owns it, its log — readable by every QAI process.
+
+``<data_dir>/sandboxes/<name>/`` is a sandbox's directory (its ``/home/user``);
+``<data_dir>/sandboxes/.run/`` holds, per running sandbox, ``<name>.json`` (its record),
+``<name>.lock`` (flock held by the owning process; its mtime is the last use) and
+``<name>.log`` (its server's output and late output of background commands), plus
+``uid-<n>.lock`` files reserving host uids. The server, a worker and the CLI each have a
+manager; through these files each can list, use, preview and stop the others' sandboxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from qai.sandbox._model import SandboxStatus
+from qai.sandbox._procs import is_alive
+
+UID_SLOTS = 65536
+LOG_LIMIT = 256 * 1024
+
+
+@dataclass(slots=True)
+class Record:
+    """What a running sandbox's ``.run/<name>.json`` says."""
+
+    name: str
+    template: str
+    isolation: str
+    uid: int | None
+    pid: int  # the launcher (bwrap's outer process, or the init in isolation "none")
+    init_pid: int  # a process inside the sandbox's namespaces, to enter them
+    init_start: int  # its start time in clock ticks: tells it from a later process with its pid
+    owner_pid: int
+    started_at: str
+    status: SandboxStatus
+    host_port: int | None = None  # isolation "none": where the template's server listens
+    detail: str = ""
+
+    @property
+    def netns(self) -> str | None:
+        return f"/proc/{self.init_pid}/ns/net" if self.isolation == "bwrap" else None
+
+    @property
+    def started(self) -> datetime:
+        return datetime.fromisoformat(self.started_at)
+
+    def alive(self) -> bool:
+        return is_alive(self.init_pid, self.init_start)
+
+    @staticmethod
+    def now() -> str:
+        return datetime.now(UTC).isoformat()
+
+
+class FileLock:
+    """An exclusive flock on a file that is unlinked when released.
+
+    Another process may open the path just before it is unlinked; after taking the lock each
+    holder checks that the path still names the file it locked, and tries again if not.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    @classmethod
+    def try_acquire(cls, path: Path) -> FileLock | None:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return cls(path, fd)
+            os.close(fd)
+
+    def move(self, path: Path) -> None:
+        os.rename(self.path, path)
+        self.path = path
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = -1
+
+
+def is_locked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.run = root / ".run"
+        self.etc = root / ".system" / "etc"
+
+    def setup(self) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o711)
+        os.chmod(self.run, 0o700)
+
+    def workspace(self, name: str) -> Path:
+        return self.root / name
+
+    def lock_path(self, name: str) -> Path:
+        return self.run / f"{name}.lock"
+
+    def log_path(self, name: str) -> Path:
+        return self.run / f"{name}.log"
+
+    def _record_path(self, name: str) -> Path:
+        return self.run / f"{name}.json"
+
+    def read(self, name: str) -> Record | None:
+        try:
+            raw = json.loads(self._record_path(name).read_text())
+        except FileNotFoundError:
+            return None
+        raw["status"] = SandboxStatus(raw["status"])
+        return Record(**raw)
+
+    def write(self, record: Record) -> None:
+        path = self._record_path(record.name)
+        temp = path.with_suffix(f".tmp-{os.getpid()}")
+        temp.write_text(json.dumps(asdict(record)))
+        temp.replace(path)
+
+    def remove(self, name: str) -> None:
+        log = self.log_path(name)
+        for path in (self._record_path(name), log, log.with_name(log.name + ".1")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.run.glob("*.json"))
+
+    def running(self) -> list[Record]:
+        """Records of the sandboxes running now; records left by a dead owner are removed."""
+        found = []
+        for name in self.names():
+            record = self.read(name)
+            if record is None:
+                continue
+            if record.alive():
+                found.append(record)
+            elif not is_alive(record.owner_pid) or not is_locked(self.lock_path(name)):
+                self.remove(name)
+        return found
+
+    def last_used(self, name: str) -> float:
+        try:
+            return self.lock_path(name).stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def touch(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.lock_path(name))
+
+    def reserve_uid(self, name: str, base: int) -> tuple[int, FileLock]:
+        """A host uid no other running sandbox uses, the same one for a name when possible."""
+        first = zlib.crc32(name.encode()) % UID_SLOTS
+        for step in range(UID_SLOTS):
+            slot = (first + step) % UID_SLOTS
+            lock = FileLock.try_acquire(self.run / f"uid-{slot}.lock")
+            if lock is not None:
+                return base + slot, lock
+        raise RuntimeError("all sandbox uids are taken")
+
+
+class Log:
+    """A sandbox's log file, capped: past :data:`LOG_LIMIT` bytes it rolls over to ``.1``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size if path.exists() else 0
+
+    def write(self, data: bytes) -> None:
+        if self.size + len(data) > LOG_LIMIT:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self.size = 0
+        with open(self.path, "ab") as file:
+            file.write(data)
+        self.size += len(data)
+
+    def note(self, line: str) -> None:
+        """A line from QAI itself (not from the sandbox), marked as such."""
+        self.write(f"[qai] {line}\n".encode())
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a sandbox log (across its roll-over)."""
+    data = b""
+    for part in (path.with_name(path.name + ".1"), path):
+        with contextlib.suppress(FileNotFoundError), open(part, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - 32 * 1024))
+            data = data[-32 * 1024 :] + file.read()
+    text = data.decode(errors="replace")
+    return text.splitlines()[-lines:]

@@ -1,0 +1,1 @@
+document.getElementById("message").dataset.ready = "true";
