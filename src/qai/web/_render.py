@@ -38,7 +38,9 @@ def _highlight_fence(code: str, lang: str, _attrs: str) -> str:
         lexer = get_lexer_by_name(lang)
     except ClassNotFound:
         return ""
-    return highlight_code(code, lexer)
+    # Starting with <pre tells markdown-it to use the block as it is.
+    tokens = highlight(code, lexer, HtmlFormatter(nowrap=True))
+    return f'<pre class="{HIGHLIGHT_CLASS}"><code>{tokens}</code></pre>'
 
 
 def _link_open(

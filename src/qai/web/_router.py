@@ -16,7 +16,6 @@ from starlette.templating import Jinja2Templates
 
 from qai.db import read_session
 from qai.errors import QaiError
-from qai.llm import choose_model
 from qai.messages import service as messages
 from qai.settings import Settings
 from qai.web import _views as views
@@ -132,15 +131,6 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _model_problem(request: Request) -> str | None:
-    """Why runs cannot use a model (None when they can); worked out once per process."""
-    state = request.app.state
-    if not hasattr(state, "web_model_problem"):
-        state.web_model_problem = choose_model(_settings(request)).problem
-    problem: str | None = state.web_model_problem
-    return problem
-
-
 def _page(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
@@ -176,8 +166,7 @@ async def home(request: Request, cursor: str | None = None) -> HTMLResponse:
         "home.html",
         {
             "page": page,
-            "model_missing": settings.model is None,
-            "model_problem": _model_problem(request),
+            "model_missing": not settings.model,
             "default_template": settings.default_template,
             "template_prompts": TEMPLATE_PROMPTS,
         },

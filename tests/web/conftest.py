@@ -1,0 +1,74 @@
+"""Fixtures for the web UI: the app in-process for page tests, and data made through the
+services (as the agent's runs make it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from qai.api import create_app
+from qai.db import session_scope
+from qai.messages import service as messages
+from qai.messages.models import Message
+from qai.messages.service import FragmentDraft
+from qai.projects import service as projects
+from qai.projects.service import ProjectView
+from qai.settings import Settings
+
+KANBAN_FILES = {
+    "index.html": '<!doctype html>\n<h1>Kanban</h1>\n<script src="app.js"></script>\n',
+    "app.js": "const columns = ['To do', 'Doing', 'Done'];\nconsole.log(columns);\n",
+    "styles/main.css": "h1 { color: rebeccapurple; }\n",
+}
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, role="api")
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        yield http
+
+
+async def make_project(prompt: str = "Build a kanban board") -> ProjectView:
+    async with session_scope() as session:
+        project, _ = await projects.create_project_with_first_message(
+            session, prompt, template="web"
+        )
+    return project
+
+
+async def answer(
+    project_id: str,
+    reply: str = "I built it.",
+    *,
+    title: str = "Kanban Board",
+    files: dict[str, str] | None = None,
+) -> Message:
+    """An ASSISTANT answer with a fragment, as a successful run writes it."""
+    draft = FragmentDraft(
+        title=title,
+        sandbox_url="http://fragment.preview.localhost:8000",
+        files=KANBAN_FILES if files is None else files,
+    )
+    async with session_scope() as session:
+        return await messages.save_assistant_result(session, project_id, reply, draft)
+
+
+async def fail(project_id: str, cause: str) -> Message:
+    async with session_scope() as session:
+        return await messages.save_assistant_error(session, project_id, cause)
+
+
+async def ask(project_id: str, value: str) -> Message:
+    async with session_scope() as session:
+        return await messages.create_user_message(session, project_id, value)
