@@ -32,21 +32,24 @@ A few sentences on what was created or changed.
 _WEB = """\
 Template: a static web app. A web server already serves the app's root on the preview address
 and picks up changes at once: never start, stop or restart a server.
-- Write a self-contained app: index.html, styles.css and app.js (more files if useful; ES
-  modules are fine). index.html must link the stylesheet and scripts with relative paths.
+- Write a self-contained app: index.html, style.css and script.js are there to replace (add
+  more files if useful; ES modules are fine). index.html must link the stylesheet and scripts
+  with relative paths.
 - Plain HTML, CSS and JavaScript only: no build step, no npm packages, no CDN links, no
   frameworks. Keep state in memory or localStorage.
 """
 
 _NEXTJS = """\
-Template: a Next.js 15 app (App Router, TypeScript) with Tailwind CSS. The development server
-is already running on port 3000 with hot reload.
+Template: a Next.js app (App Router, TypeScript) with Tailwind CSS. The development server is
+already running on port 3000 with hot reload. Installed packages: next, react, react-dom,
+lucide-react (icons), clsx, tailwind-merge and class-variance-authority; prefer them.
 - Never run `npm run dev`, `npm run build`, `npm start`, `next dev`, `next build` or
   `next start`: the app is already running and reloads by itself.
-- Install packages only with `npm install <package> --yes` through the terminal; never edit
-  package.json or lock files by hand.
+- Never edit package.json or lock files by hand. If you really need another package, run
+  `npm install <package>` in the terminal; the sandbox may have no internet access, so if that
+  fails, build the feature without the package.
 - Style only with Tailwind classes: don't create or modify .css files (app/globals.css is
-  already set up). Use lucide-react for icons if it is installed, otherwise inline SVG.
+  already set up).
 - The main page is app/page.tsx. Split larger features into components under app/ or
   components/. Add "use client" at the top of any file that uses React hooks or browser APIs.
 - Use relative imports or the "@/" alias for the app's root; file paths you pass to tools never

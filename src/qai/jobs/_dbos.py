@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
@@ -133,3 +134,8 @@ class Jobs:
         if self._launched:
             self._launched = False
             await asyncio.to_thread(DBOS.destroy)
+            # DBOS made its (now shut down) thread pool this loop's default executor; later
+            # asyncio.to_thread calls in this process need a live one.
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(thread_name_prefix="qai-to-thread")
+            )

@@ -53,6 +53,8 @@ async def start(
         log.warning("%s", main.problem)
     if small.problem:
         log.warning("%s", small.problem)
+    await main.open()
+    await small.open()
     jobs = Jobs(settings, role)
     await jobs.start()
     _jobs = jobs

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import httpx
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.settings import ModelSettings
@@ -20,19 +19,25 @@ NO_MODEL_CONFIGURED = (
 SUPPORTED_PROVIDERS = ("openai", "openai-chat", "anthropic", "ollama")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelChoice:
     """The model a setting names: ``model`` is None and ``problem`` says why (and how to fix it)
-    when it cannot be used. ``aclose`` releases its HTTP connections."""
+    when it cannot be used. Between ``open`` and ``aclose`` the model keeps one HTTP client."""
 
     id: str | None
     model: Model | None
     problem: str | None = None
-    http_client: httpx.AsyncClient | None = field(default=None, repr=False)
+    _opened: bool = field(default=False, repr=False)
+
+    async def open(self) -> None:
+        if self.model is not None and not self._opened:
+            await self.model.__aenter__()
+            self._opened = True
 
     async def aclose(self) -> None:
-        if self.http_client is not None:
-            await self.http_client.aclose()
+        if self.model is not None and self._opened:
+            self._opened = False
+            await self.model.__aexit__(None, None, None)
 
 
 def choose_model(settings: Settings, *, small: bool = False) -> ModelChoice:
@@ -54,8 +59,7 @@ def choose_model(settings: Settings, *, small: bool = False) -> ModelChoice:
             "openai:gpt-4.1, anthropic:claude-sonnet-4-5 or ollama:qwen2.5-coder.",
         )
     try:
-        model, http_client = _build(provider, name, settings)
-        return ModelChoice(model_id, model, None, http_client)
+        return ModelChoice(model_id, _build(provider, name, settings))
     except _MissingKey as exc:
         return ModelChoice(model_id, None, str(exc))
     except UserError as exc:
@@ -80,12 +84,7 @@ class _MissingKey(Exception):
     pass
 
 
-def _http_client(settings: Settings) -> httpx.AsyncClient:
-    # Ours, so it is closed when the job runtime stops (the providers' shared client never is).
-    return httpx.AsyncClient(timeout=httpx.Timeout(settings.model_timeout_seconds, connect=10.0))
-
-
-def _build(provider: str, name: str, settings: Settings) -> tuple[Model, httpx.AsyncClient | None]:
+def _build(provider: str, name: str, settings: Settings) -> Model:
     if provider in ("openai", "openai-chat"):
         from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
         from pydantic_ai.providers.openai import OpenAIProvider
@@ -96,13 +95,10 @@ def _build(provider: str, name: str, settings: Settings) -> tuple[Model, httpx.A
                 f"QAI_MODEL={provider}:{name} needs an API key: set OPENAI_API_KEY, or set "
                 "QAI_OPENAI_BASE_URL to use a local OpenAI-compatible server."
             )
-        http_client = _http_client(settings)
-        openai = OpenAIProvider(
-            base_url=settings.openai_base_url, api_key=key or "not-needed", http_client=http_client
-        )
+        openai = OpenAIProvider(base_url=settings.openai_base_url, api_key=key or "not-needed")
         if provider == "openai-chat":
-            return OpenAIChatModel(name, provider=openai), http_client
-        return OpenAIResponsesModel(name, provider=openai), http_client
+            return OpenAIChatModel(name, provider=openai)
+        return OpenAIResponsesModel(name, provider=openai)
     if provider == "anthropic":
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
@@ -112,13 +108,11 @@ def _build(provider: str, name: str, settings: Settings) -> tuple[Model, httpx.A
             raise _MissingKey(
                 f"QAI_MODEL=anthropic:{name} needs an API key: set ANTHROPIC_API_KEY."
             )
-        return AnthropicModel(name, provider=AnthropicProvider(api_key=key)), None
+        return AnthropicModel(name, provider=AnthropicProvider(api_key=key))
     if provider == "ollama":
         from pydantic_ai.models.ollama import OllamaModel
         from pydantic_ai.providers.ollama import OllamaProvider
 
-        http_client = _http_client(settings)
-        ollama = OllamaProvider(base_url=settings.ollama_base_url, http_client=http_client)
-        return OllamaModel(name, provider=ollama), http_client
+        return OllamaModel(name, provider=OllamaProvider(base_url=settings.ollama_base_url))
     # Any other provider pydantic-ai knows (installed extras permitting), with its own env vars.
-    return infer_model(f"{provider}:{name}"), None
+    return infer_model(f"{provider}:{name}")

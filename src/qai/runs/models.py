@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qai.db.base import Base, Timestamp, utcnow
@@ -27,6 +27,17 @@ class StepOutcome(StrEnum):
     FAILED = "failed"
 
 
+def _stored_as_text(enum: type[StrEnum]) -> Enum:
+    """A VARCHAR(16) holding the member's value (no database enum type, no CHECK)."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
 class Run(Base):
     """One per USER message. Its id is the message's id, which is also its durable workflow id.
 
@@ -44,7 +55,7 @@ class Run(Base):
     message_id: Mapped[str] = mapped_column(
         Text, ForeignKey("Message.id", ondelete="CASCADE", onupdate="CASCADE"), unique=True
     )
-    status: Mapped[RunStatus] = mapped_column(String(16))
+    status: Mapped[RunStatus] = mapped_column(_stored_as_text(RunStatus))
     model: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
@@ -80,6 +91,6 @@ class RunStep(Base):
     label: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
-    outcome: Mapped[StepOutcome | None] = mapped_column(String(16), nullable=True)
+    outcome: Mapped[StepOutcome | None] = mapped_column(_stored_as_text(StepOutcome), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -34,7 +34,7 @@ from qai.events import CodeAgentRun
 from qai.jobs._dbos import TERMINAL_STATUSES, Jobs
 from qai.llm import ModelChoice, model_settings
 from qai.messages import service as messages
-from qai.messages.models import MessageType
+from qai.messages.models import MessageRole, MessageType
 from qai.messages.repository import MessageRepository
 from qai.messages.service import FragmentDraft, files_of
 from qai.projects.repository import ProjectRepository
@@ -202,10 +202,15 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
         template = await ProjectRepository(session).template_of(project_id) or default_template
         latest = await messages.latest_fragment(session, project_id)
         recent = await messages.recent_messages(session, project_id, limit=MEMORY_MESSAGES)
+    # The conversation so far: every message but this one and the USER messages queued after it
+    # (their answers cannot exist yet: a project's runs go one at a time, in order).
     earlier = [
         m
         for m in recent
-        if (m.created_at, m.id) < (message.created_at, message.id) and m.id != message_id
+        if m.id != message_id
+        and not (
+            m.role is MessageRole.USER and (m.created_at, m.id) > (message.created_at, message.id)
+        )
     ]
     history = [
         PastMessage(role=m.role.value, content=m.content, failed=m.type is MessageType.ERROR)
