@@ -1,0 +1,151 @@
+"""What the browser tests and the screenshot script share: Chromium, the scripted model, and a
+real QAI server that uses it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.live import LiveServer, live_server
+
+CHROMIUM = Path(os.environ.get("QAI_TEST_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = os.environ.get("QAI_TEST_REQUIRE_BROWSER") == "1"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Skip without Chromium, unless QAI_TEST_REQUIRE_BROWSER=1 (CI), where that fails."""
+    if CHROMIUM.exists():
+        return
+    message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    if REQUIRE_BROWSER:
+        pytest.fail(f"QAI_TEST_REQUIRE_BROWSER=1 but {message}")
+    pytest.skip(message)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _page(title: str, heading: str, accent: str) -> str:
+    columns = "".join(
+        f'<section class="col"><h2>{name}</h2>'
+        + "".join(f'<article class="card">{card}</article>' for card in cards)
+        + "</section>"
+        for name, cards in (
+            ("To do", ["Write the launch post", "Plan the sprint"]),
+            ("In progress", ["Design the landing page"]),
+            ("Done", ["Set up the repository", "Pick a name"]),
+        )
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+  body {{ margin: 0; font-family: system-ui, sans-serif; background: #f4f5f7; color: #172b4d; }}
+  header {{ padding: 20px 24px; background: {accent}; color: #fff; }}
+  h1 {{ margin: 0; font-size: 24px; }}
+  main {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 16px; padding: 24px; }}
+  .col {{ background: #ebecf0; border-radius: 10px; padding: 12px; }}
+  .col h2 {{ margin: 0 0 10px; font-size: 14px; text-transform: uppercase; color: #5e6c84; }}
+  .card {{ background: #fff; border-radius: 8px; padding: 10px 12px; margin-bottom: 8px;
+          box-shadow: 0 1px 2px rgba(9,30,66,.25); }}
+</style>
+</head>
+<body>
+<header><h1>{heading}</h1></header>
+<main>{columns}</main>
+</body>
+</html>
+"""
+
+
+KANBAN_PAGE = _page("Kanban", "Kanban from QAI", "#4338ca")
+GREEN_PAGE = _page("Kanban", "Green kanban from QAI", "#067647")
+MODEL_FAILURE_PROMPT = "explode"
+
+
+def _build(match: str, page: str, summary: str) -> dict[str, Any]:
+    return {
+        "match": match,
+        "turns": [
+            {
+                "tool_calls": [
+                    {
+                        "name": "createOrUpdateFiles",
+                        "arguments": {"files": [{"path": "index.html", "content": page}]},
+                    }
+                ],
+                "delay": 0.3,
+            },
+            # Long enough for the page to show the step before the answer.
+            {"text": f"Done. <task_summary>{summary}</task_summary>", "delay": 1.5},
+        ],
+    }
+
+
+# The scripted model: the newest user message picks the conversation by the text it contains.
+SCRIPT: dict[str, Any] = {
+    "conversations": [
+        _build("green", GREEN_PAGE, "Made the kanban board's header green."),
+        {
+            "match": MODEL_FAILURE_PROMPT,
+            "turns": [{"fail": {"status": 401, "times": 1000, "message": "Incorrect API key"}}],
+        },
+        _build("", KANBAN_PAGE, "A kanban board with To do, In progress and Done columns."),
+    ]
+}
+
+
+@contextmanager
+def fake_model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(SCRIPT) as fake:
+        yield fake
+
+
+@contextmanager
+def qai_server(
+    sqlite_template: Path, data_dir: Path, fake: FakeOpenAI, *, port: int = 0
+) -> Iterator[LiveServer]:
+    """A real `qai serve` whose model is the scripted fake; its SQLite database (in
+    ``data_dir``) is made from the migrated template the first time, and kept after."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "qai.db"
+    if not database.exists():
+        shutil.copyfile(sqlite_template, database)
+    env = {
+        "QAI_MODEL": "openai:fake-model",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "test",
+        "QAI_MODEL_MAX_RETRIES": "0",
+        "QAI_ACCESS_LOG": "false",
+    }
+    if port:
+        env["QAI_PORT"] = str(port)
+    with live_server(f"sqlite:///{database}", data_dir, **env) as server:
+        yield server
