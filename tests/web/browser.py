@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
@@ -27,6 +28,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def preview_is_served(server: LiveServer, sandbox_url: str) -> bool:
+    """Whether the preview gateway answers ``sandbox_url`` (until it is mounted in the app,
+    QAI answers a preview address with its own pages)."""
+    host = sandbox_url.removeprefix("http://").removeprefix("https://").rstrip("/")
+    response = httpx.get(server.url + "/", headers={"Host": host}, timeout=60)
+    return "Build something with QAI" not in response.text
 
 
 def require_chromium() -> None:
@@ -130,13 +139,14 @@ def fake_model() -> Iterator[FakeOpenAI]:
 
 @contextmanager
 def qai_server(
-    sqlite_template: Path, data_dir: Path, fake: FakeOpenAI, *, port: int = 0
+    sqlite_template: Path | None, data_dir: Path, fake: FakeOpenAI, *, port: int = 0
 ) -> Iterator[LiveServer]:
-    """A real `qai serve` whose model is the scripted fake; its SQLite database (in
-    ``data_dir``) is made from the migrated template the first time, and kept after."""
+    """A real `qai serve` whose model is the scripted fake. Its SQLite database (in
+    ``data_dir``) is a copy of the migrated template the first time (without one, the server
+    migrates it), and is kept for a server started again on the same ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     database = data_dir / "qai.db"
-    if not database.exists():
+    if sqlite_template is not None and not database.exists():
         shutil.copyfile(sqlite_template, database)
     env = {
         "QAI_MODEL": "openai:fake-model",
