@@ -199,7 +199,7 @@ def read_file(root: Path, path: str) -> str:
             )
         except FileNotFoundError:
             raise SandboxFileNotFound(f"no such file in the sandbox: {path}") from None
-        with os.fdopen(fd, "rb") as file:
+        try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise SandboxPathError(f"path {path!r} is not a regular file")
@@ -208,7 +208,12 @@ def read_file(root: Path, path: str) -> str:
                     f"file {path!r} is {info.st_size} bytes; files over {READ_LIMIT} bytes "
                     "are not read"
                 )
-            return file.read(READ_LIMIT + 1)[:READ_LIMIT].decode(errors="replace")
+            data = os.read(fd, READ_LIMIT + 1)
+            while len(data) <= READ_LIMIT and (more := os.read(fd, READ_LIMIT + 1 - len(data))):
+                data += more
+        finally:
+            os.close(fd)
+        return data[:READ_LIMIT].decode(errors="replace")
 
 
 def list_files(root: Path) -> list[str]:

@@ -110,7 +110,8 @@ class Limits:
         if self.processes is not None:
             args.append(f"--nproc={self.processes}")
         if self.cpu_seconds is not None:
-            args.append(f"--cpu={self.cpu_seconds}")
+            # SIGXCPU at the limit (a process may catch it and clean up), SIGKILL a second on.
+            args.append(f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 1}")
         return [*args, "--"]
 
 

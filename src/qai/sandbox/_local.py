@@ -291,9 +291,16 @@ class LocalSandboxManager(SandboxManager):
     """Sandboxes on this machine, one directory each under ``<data_dir>/sandboxes``."""
 
     def __init__(
-        self, settings: Settings, *, templates: Mapping[str, Template] = TEMPLATES
+        self,
+        settings: Settings,
+        *,
+        templates: Mapping[str, Template] = TEMPLATES,
+        reap_interval: float | None = None,
     ) -> None:
+        """``reap_interval``: seconds between looks for idle or oversized sandboxes (default:
+        a quarter of ``sandbox_idle_seconds``, between 0.1 and 5)."""
         self.settings = settings
+        self.reap_interval = reap_interval or min(max(settings.sandbox_idle_seconds / 4, 0.1), 5)
         self.templates = templates
         self.registry = Registry(settings.data_dir / "sandboxes")
         self.hosts = PreviewHosts(settings.preview_url_template, settings.port)
@@ -831,6 +838,7 @@ class LocalSandboxManager(SandboxManager):
         was_running = await self._stop_other(name)
         if delete_files:
             await asyncio.to_thread(shutil.rmtree, self.registry.workspace(name), True)
+            self.registry.remove(name)
         return was_running
 
     async def _stop_owned(
@@ -854,7 +862,7 @@ class LocalSandboxManager(SandboxManager):
             os.kill(record.init_pid, signal.SIGKILL)  # the pid namespace dies with its init
         with contextlib.suppress(ProcessLookupError):
             owned.launcher.kill()
-        for session in owned.sessions:
+        for session in builtins.list(owned.sessions):
             await asyncio.to_thread(kill_tree, session, session=session)
         await owned.launcher.wait()
         if record.uid is not None:
@@ -862,7 +870,8 @@ class LocalSandboxManager(SandboxManager):
         record.status = SandboxStatus.STOPPED
         owned.ready.set()
         self._owned.pop(name, None)
-        self.registry.remove(name)
+        # The log stays until the name starts again or its directory is deleted: it says why.
+        self.registry.remove(name, keep_log=not delete_files)
         owned.name_lock.release()
         if owned.uid_lock is not None:
             owned.uid_lock.release()
@@ -886,7 +895,7 @@ class LocalSandboxManager(SandboxManager):
                 break
             await asyncio.sleep(0.02)  # the owner notices its init's death and removes the record
         if not is_alive(record.owner_pid):
-            self.registry.remove(name)
+            self.registry.remove(name, keep_log=True)
         return running
 
     async def _rename(self, old: str, new: str) -> LocalSandbox:
@@ -946,7 +955,7 @@ class LocalSandboxManager(SandboxManager):
             self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     async def _reap_forever(self) -> None:
-        interval = min(max(self.settings.sandbox_idle_seconds / 4, 0.1), 5.0)
+        interval = self.reap_interval
         while True:
             await asyncio.sleep(interval)
             try:

@@ -151,9 +151,13 @@ class Registry:
         temp.write_text(json.dumps(asdict(record)))
         temp.replace(path)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, keep_log: bool = False) -> None:
+        """Forget a sandbox's record and, unless ``keep_log``, its log."""
         log = self.log_path(name)
-        for path in (self._record_path(name), log, log.with_name(log.name + ".1")):
+        paths = [self._record_path(name)]
+        if not keep_log:
+            paths += [log, log.with_name(log.name + ".1")]
+        for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -170,7 +174,7 @@ class Registry:
             if record.alive():
                 found.append(record)
             elif not is_alive(record.owner_pid) or not is_locked(self.lock_path(name)):
-                self.remove(name)
+                self.remove(name, keep_log=True)
         return found
 
     def last_used(self, name: str) -> float:
