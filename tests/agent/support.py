@@ -59,10 +59,11 @@ async def start_worker(settings: Settings, database_url: str) -> AsyncIterator[S
     """Start the job runtime in this process, as `qai worker` does, with a scripted model."""
     started = False
 
-    async def start(model: Model | None = None, **overrides: Any) -> Settings:
+    async def start(scripted_model: Model | None = None, /, **overrides: Any) -> Settings:
+        """``overrides`` replace settings (``model=...`` names a real model instead)."""
         nonlocal started
         chosen = settings.model_copy(update=overrides) if overrides else settings
-        await runtime.start(chosen, role="worker", model=model)
+        await runtime.start(chosen, role="worker", model=scripted_model)
         started = True
         return chosen
 

@@ -40,7 +40,8 @@ the turn is the number of assistant replies after that message. So a repeated re
 retry, a resumed durable run) gets the same reply, and a follow-up in the same project picks the
 conversation its own prompt matches.
 
-``GET /_fake/requests`` lists what was asked (path, conversation, turn, outcome);
+``GET /_fake/requests`` lists what was asked (path, conversation, turn, the tool results the
+request carried, status);
 ``POST /_fake/script`` replaces the script; ``POST /_fake/reset`` clears the log and hit counts.
 """
 
@@ -133,6 +134,20 @@ def _responses_turns(body: Json) -> list[tuple[str, str]]:
         else:
             out.append(("other", ""))
     return out
+
+
+def tool_results(chat: bool, body: Json) -> list[str]:
+    """What the tools returned, oldest first (a durable run's memory never holds any)."""
+    if chat:
+        return [
+            _text_of(m.get("content")) for m in body.get("messages", []) if m.get("role") == "tool"
+        ]
+    items = body.get("input", [])
+    if isinstance(items, str):
+        return []
+    return [
+        _text_of(item.get("output")) for item in items if item.get("type") == "function_call_output"
+    ]
 
 
 def _choose(script: Json, turns: list[tuple[str, str]]) -> tuple[int | None, int]:
@@ -453,7 +468,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         turns = _chat_turns(body.get("messages", [])) if chat else _responses_turns(body)
         decision = decide(state, turns)
-        entry.update(conversation=decision.conversation, turn=decision.turn)
+        entry.update(
+            conversation=decision.conversation,
+            turn=decision.turn,
+            tool_results=tool_results(chat, body),
+        )
         if decision.wait:
             time.sleep(decision.wait)
         if decision.error:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
@@ -69,18 +69,28 @@ class Jobs:
             executor_id=executor_id(self.settings, self.role),
             log_level="INFO" if self.settings.log_level == "debug" else "WARNING",
         )
+        # The queue is written before launch so the new worker listens to it at once (DBOS
+        # looks for queues added after launch only once a second).
+        await asyncio.to_thread(self._register_queue, url)
         DBOS(config=config)
         # Launched on the running loop on purpose: DBOS then runs async workflows on it, next to
         # the engine and sessions they use.
         DBOS.launch()
         self._launched = True
-        await DBOS.register_queue_async(
-            RUNS_QUEUE,
-            worker_concurrency=self.settings.worker_concurrency,
-            partition_concurrency=1,
-            polling_interval_sec=self.settings.queue_poll_seconds,
-            on_conflict="always_update",
-        )
+
+    def _register_queue(self, url: str) -> None:
+        DBOS.migrate(url)
+        client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+        try:
+            client.register_queue(
+                RUNS_QUEUE,
+                worker_concurrency=self.settings.worker_concurrency,
+                partition_concurrency=1,
+                polling_interval_sec=self.settings.queue_poll_seconds,
+                on_conflict="always_update",
+            )
+        finally:
+            client.destroy()
 
     async def enqueue(
         self,
@@ -89,9 +99,11 @@ class Jobs:
         *args: Any,
         workflow_id: str,
         partition: str,
+        order: int,
     ) -> None:
-        """Start ``workflow`` once per ``workflow_id`` (a second enqueue is a no-op), after
-        every earlier workflow of ``partition``."""
+        """Start ``workflow`` once per ``workflow_id`` (a second enqueue is a no-op). Workflows
+        of one ``partition`` run one at a time, lowest ``order`` (1, 2, ...) first: the order
+        survives a worker's crash, when DBOS puts its workflows back in the queue."""
         if not self.executes:
             client = await self._connect_client()
             options = EnqueueOptions(
@@ -99,13 +111,17 @@ class Jobs:
                 workflow_name=workflow_name,
                 workflow_id=workflow_id,
                 queue_partition_key=partition,
+                priority=order,
                 app_version=APPLICATION_VERSION,
             )
             await client.enqueue_async(options, *args)
             return
         queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
         assert queue is not None
-        with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=partition):
+        with (
+            SetWorkflowID(workflow_id),
+            SetEnqueueOptions(queue_partition_key=partition, priority=order),
+        ):
             await queue.enqueue_async(workflow, *args)
 
     async def _connect_client(self) -> DBOSClient:

@@ -141,6 +141,22 @@ class RunRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def position_of(self, message_id: str) -> int:
+        """1 for a project's first USER message, 2 for the next, ... (its place in the queue)."""
+        message = await self.session.get(Message, message_id)
+        if message is None:
+            return 1
+        query = (
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.project_id == message.project_id,
+                Message.role == MessageRole.USER,
+                tuple_(Message.created_at, Message.id) <= tuple_(message.created_at, message.id),
+            )
+        )
+        return int(await self.session.scalar(query) or 1)
+
     async def unanswered_user_messages(self) -> list[tuple[str, str, RunStatus | None]]:
         """USER messages that have no run, or whose run has not answered yet, oldest first:
         (message id, project id, run status or None)."""

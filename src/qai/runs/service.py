@@ -177,6 +177,10 @@ async def answer_of(session: AsyncSession, run_id: str) -> str | None:
     return None if run is None else run.answer_message_id
 
 
+async def position_of(session: AsyncSession, message_id: str) -> int:
+    return await RunRepository(session).position_of(message_id)
+
+
 async def unanswered(session: AsyncSession) -> list[tuple[str, str, RunStatus | None]]:
     return await RunRepository(session).unanswered_user_messages()
 

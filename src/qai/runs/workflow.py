@@ -113,6 +113,8 @@ def _current() -> _Runtime:
 async def enqueue(project_id: str, message_id: str) -> None:
     """Start the run of ``message_id`` (once, however often this is called)."""
     runtime = _current()
+    async with read_session() as session:
+        order = await runs.position_of(session, message_id)
     await runtime.jobs.enqueue(
         code_agent_run,
         WORKFLOW_NAME,
@@ -120,6 +122,7 @@ async def enqueue(project_id: str, message_id: str) -> None:
         message_id,
         workflow_id=message_id,
         partition=project_id,
+        order=order,
     )
     async with session_scope() as session:
         await runs.record_queued(session, project_id, message_id)
