@@ -314,3 +314,38 @@ def test_page_catches_up_after_the_server_restarts(
         expect(page.get_by_text("Reconnecting to QAI…")).to_be_hidden()
         expect(page.locator(".message.user .bubble")).to_have_count(2)
         expect(page.locator(".fragment-card")).to_have_count(2)
+
+
+def test_keyboard_use_and_phone_width(page: Page, qai: LiveServer) -> None:
+    project_id = create_project(qai, "Build a kanban board for the keyboard")
+    page.goto(f"{qai.url}/projects/{project_id}")
+    expect(page.locator(".fragment-card")).to_have_count(1)
+
+    preview_tab = page.get_by_role("tab", name="Preview")
+    preview_tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Code")).to_be_focused()
+    expect(page.get_by_role("tab", name="Code")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-code")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(preview_tab).to_have_attribute("aria-selected", "true")
+
+    separator = page.get_by_role("separator", name="Resize the panels")
+    width = page.locator(".chat").bounding_box()
+    separator.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(separator).to_have_attribute("aria-valuenow", "50")
+    wider = page.locator(".chat").bounding_box()
+    assert width is not None
+    assert wider is not None
+    assert wider["width"] > width["width"] + 50
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    chat = page.locator(".chat").bounding_box()
+    workspace = page.locator(".workspace").bounding_box()
+    assert chat is not None
+    assert workspace is not None
+    assert workspace["y"] >= chat["y"] + chat["height"] - 1  # stacked below the conversation

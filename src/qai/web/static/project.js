@@ -78,6 +78,8 @@ async function fetchNewer() {
   refreshTimes(list);
   markSelected(selectedFragmentId());
   const last = added[added.length - 1];
+  const answer = added.filter((item) => item.classList.contains("assistant")).pop();
+  if (answer) announce(`QAI answered: ${answer.querySelector(".prose, .error-box").textContent}`);
   if (last.classList.contains("assistant")) hideActivity();
   else if (activity.hidden) showActivity("", "Waiting for the agent…");
   const cards = added.flatMap((item) => Array.from(item.querySelectorAll(".fragment-card")));
@@ -86,6 +88,11 @@ async function fetchNewer() {
     await selectFragment(cards[cards.length - 1].dataset.fragmentId, { remember: false });
   }
   scrollToBottom(activity.hidden ? last : activity);
+}
+
+const announcer = document.querySelector("[data-announcer]");
+function announce(text) {
+  announcer.textContent = text.trim().replace(/\s+/g, " ").slice(0, 300);
 }
 
 async function loadOlder(button) {

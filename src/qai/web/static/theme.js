@@ -4,14 +4,16 @@
   "use strict";
   var KEY = "qai.theme";
   var media = window.matchMedia("(prefers-color-scheme: dark)");
+  var unsaved = "system"; // the choice on this page when storage is disabled
 
   function choice() {
+    var stored;
     try {
-      var stored = window.localStorage.getItem(KEY);
-      return stored === "light" || stored === "dark" ? stored : "system";
+      stored = window.localStorage.getItem(KEY);
     } catch (error) {
-      return "system"; // storage can be disabled; the system's theme is a fine default
+      stored = unsaved;
     }
+    return stored === "light" || stored === "dark" ? stored : "system";
   }
 
   function apply() {
@@ -22,14 +24,14 @@
   }
 
   function choose(value) {
+    unsaved = value;
     try {
       if (value === "system") window.localStorage.removeItem(KEY);
       else window.localStorage.setItem(KEY, value);
     } catch (error) {
-      // Not remembered, but still applied to this page below.
+      // Storage is disabled: the choice holds for this page only.
     }
     apply();
-    if (value !== choice()) document.documentElement.dataset.theme = value === "system" ? (media.matches ? "dark" : "light") : value;
   }
 
   apply();
