@@ -40,11 +40,15 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def make_project(prompt: str = "Build a kanban board") -> ProjectView:
-    async with session_scope() as session:
-        project, _ = await projects.create_project_with_first_message(
-            session, prompt, template="web"
-        )
+    project, _ = await make_project_and_message(prompt)
     return project
+
+
+async def make_project_and_message(
+    prompt: str = "Build a kanban board",
+) -> tuple[ProjectView, Message]:
+    async with session_scope() as session:
+        return await projects.create_project_with_first_message(session, prompt, template="web")
 
 
 async def answer(

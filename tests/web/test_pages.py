@@ -10,11 +10,20 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from qai.db import get_database
+from qai.db import get_database, session_scope
+from qai.runs import service as runs
+from qai.runs.models import StepOutcome
 from qai.settings import Settings
 from qai.web._download import archive_name, zip_files
 from qai.web._render import file_tree, main_file, relative_age, safe_relative_path
-from tests.web.conftest import KANBAN_FILES, answer, ask, fail, make_project
+from tests.web.conftest import (
+    KANBAN_FILES,
+    answer,
+    ask,
+    fail,
+    make_project,
+    make_project_and_message,
+)
 
 TEMPLATE_LABELS = [
     "Netflix clone",
@@ -145,6 +154,39 @@ async def test_unanswered_message_shows_the_agent_waiting(client: httpx.AsyncCli
     assert activity is not None
     assert "hidden" not in activity.group(0)
     assert "Waiting for the agent" in page
+
+
+async def test_page_opened_during_a_run_shows_its_steps_so_far(
+    client: httpx.AsyncClient,
+) -> None:
+    project, message = await make_project_and_message()
+    async with session_scope() as session:
+        await runs.start(session, message.id, project.id, model="openai:gpt-4.1")
+        await runs.step_started(
+            session, project.id, message.id, 1, kind="write", label="Writing index.html"
+        )
+        await runs.step_finished(session, project.id, message.id, 1, outcome=StepOutcome.OK)
+        await runs.step_started(
+            session, project.id, message.id, 2, kind="terminal", label="Running npm install <x>"
+        )
+        await runs.step_finished(
+            session, project.id, message.id, 2, outcome=StepOutcome.FAILED, detail="exit code 1"
+        )
+        await runs.step_started(
+            session, project.id, message.id, 3, kind="read", label="Reading app/page.tsx"
+        )
+    page = (await client.get(f"/projects/{project.id}")).text
+    assert f'data-run-id="{message.id}"' in page
+    assert "Working…" in page
+    steps = re.findall(
+        r'<li class="step (\w+)" data-seq="(\d)">\s*<span class="step-label">([^<]+)<', page
+    )
+    assert steps == [
+        ("ok", "1", "Writing index.html"),
+        ("failed", "2", "Running npm install &lt;x&gt;"),
+        ("running", "3", "Reading app/page.tsx"),
+    ]
+    assert '<span class="step-detail">exit code 1</span>' in page
 
 
 async def test_missing_project_is_a_404_page(client: httpx.AsyncClient) -> None:
