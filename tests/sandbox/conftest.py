@@ -12,7 +12,7 @@ import asyncio
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +197,7 @@ def prepared_nextjs_cache() -> Path | None:
 
 
 @pytest.fixture
-def nextjs_data_dir(tmp_path: Path) -> Iterator[Path]:
+def nextjs_data_dir(tmp_path: Path) -> Path:
     """A data directory whose nextjs cache is the prepared one (linked, not copied)."""
     cache = prepared_nextjs_cache()
     if cache is None:
@@ -208,4 +208,4 @@ def nextjs_data_dir(tmp_path: Path) -> Iterator[Path]:
     data_dir = tmp_path / "data"
     (data_dir / "cache" / "templates").mkdir(parents=True)
     (data_dir / "cache" / "templates" / cache.name).symlink_to(cache)
-    yield data_dir
+    return data_dir

@@ -160,8 +160,15 @@ def test_large_files_are_not_read(root: Path) -> None:
 
 
 def test_list_files_leaves_out_noise(root: Path, outside: Path) -> None:
-    for path in ("index.html", ".env", "app/page.tsx", "node_modules/x/index.js",
-                 ".next/cache/a", ".git/HEAD", "app/__pycache__/m.pyc"):
+    for path in (
+        "index.html",
+        ".env",
+        "app/page.tsx",
+        "node_modules/x/index.js",
+        ".next/cache/a",
+        ".git/HEAD",
+        "app/__pycache__/m.pyc",
+    ):
         write_file(root, path, "x", None)
     (root / "link").symlink_to(outside)
     (root / "link.txt").symlink_to(outside / "secret.txt")

@@ -40,6 +40,23 @@ class Host:
         self.home_file.write_text(SECRET)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
+        self.shadow = Path("/etc/shadow").read_text()
+        self.passwd = Path("/etc/passwd").read_text()
+        self.addresses = subprocess.run(
+            ["hostname", "-I"], capture_output=True, text=True, check=False
+        ).stdout.split()
+
+    def unchanged(self) -> bool:
+        """Whether the files sandboxes try to overwrite are as they were."""
+        return (
+            SECRET in self.database.read_text()
+            and Path("/etc/passwd").read_text() == self.passwd
+            and not (self.data_dir.parent / "outside.txt").exists()
+        )
+
+    @staticmethod
+    def exists(*paths: str) -> list[str]:
+        return [path for path in paths if Path(path).exists()]
 
     def close(self) -> None:
         self.home_file.unlink()
@@ -85,9 +102,8 @@ def sandbox(sandboxes: tuple[LocalSandbox, LocalSandbox]) -> LocalSandbox:
     return sandboxes[0]
 
 
-async def test_host_shadow_file_is_not_readable(sandbox: LocalSandbox) -> None:
-    shadow = Path("/etc/shadow").read_text()
-    assert "root:" in shadow
+async def test_host_shadow_file_is_not_readable(sandbox: LocalSandbox, host: Host) -> None:
+    assert "root:" in host.shadow
     result = await sandbox.exec("cat /etc/shadow")
     assert result.exit_code != 0
     assert "root:" not in result.stdout
@@ -126,15 +142,12 @@ async def test_host_services_on_loopback_are_not_reachable(
         "    except OSError as exc:\n"
         "        print('refused', port, exc.errno)\n"
     )
-    result = await sandbox.exec(f"python3 -c \"{script}\"")
+    result = await sandbox.exec(f'python3 -c "{script}"')
     assert result.stdout.split("\n")[:2] == [f"refused {host.port} 111", "refused 5432 111"]
 
 
-async def test_outside_network_is_not_reachable(sandbox: LocalSandbox) -> None:
-    host_addresses = subprocess.run(
-        ["hostname", "-I"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    targets = [a for a in host_addresses if ":" not in a][:1] + ["1.1.1.1", "8.8.8.8"]
+async def test_outside_network_is_not_reachable(sandbox: LocalSandbox, host: Host) -> None:
+    targets = [*[a for a in host.addresses if ":" not in a][:1], "1.1.1.1", "8.8.8.8"]
     script = (
         "import socket\n"
         "try:\n"
@@ -148,13 +161,16 @@ async def test_outside_network_is_not_reachable(sandbox: LocalSandbox) -> None:
         "    except OSError as exc:\n"
         "        print('unreachable', address, exc.errno)\n"
     )
-    result = await sandbox.exec(f"python3 -c \"{script}\"; cat /proc/net/dev")
+    result = await sandbox.exec(f'python3 -c "{script}"; cat /proc/net/dev')
     assert "resolved" not in result.stdout
     assert "reached" not in result.stdout.replace("unreachable", "")
     for address in targets:
         assert f"unreachable {address} 101" in result.stdout  # ENETUNREACH
-    interfaces = [line.split(":")[0].strip() for line in result.stdout.splitlines() if ":" in line
-                  and line.split(":")[0].strip().isalnum()]
+    interfaces = [
+        line.split(":")[0].strip()
+        for line in result.stdout.splitlines()
+        if ":" in line and line.split(":")[0].strip().isalnum()
+    ]
     assert interfaces == ["lo"]
 
 
@@ -175,8 +191,8 @@ async def test_host_filesystem_is_read_only(sandbox: LocalSandbox, host: Host) -
         f"touch /tmp/{marker}; touch {host.data_dir}/{marker}"
     )
     assert "Read-only file system" in result.stderr
-    for place in ("/usr", "/", "/etc", "/tmp", str(host.data_dir)):
-        assert not Path(place, marker).exists(), f"the sandbox wrote {place}/{marker}"
+    places = ("/usr", "/", "/etc", "/tmp", str(host.data_dir))
+    assert host.exists(*(f"{place}/{marker}" for place in places)) == []
 
 
 async def test_host_processes_are_invisible(sandbox: LocalSandbox) -> None:
@@ -210,21 +226,21 @@ async def test_sandboxes_do_not_see_each_other(
     await first.write_files({"only-first.txt": "mine"})
     started = await first.exec(
         "python3 -m http.server 9123 --bind 127.0.0.1 >/dev/null 2>&1 & "
-        "for i in $(seq 50); do python3 -c \"import socket; "
+        'for i in $(seq 50); do python3 -c "import socket; '
         "socket.create_connection(('127.0.0.1', 9123))\" 2>/dev/null && break; sleep 0.1; done"
     )
     assert started.ok
     probe = await second.exec(
-        "ls /home/user; python3 -c \"import socket; "
-        "socket.create_connection(('127.0.0.1', 9123))\""
+        "ls /home/user; python3 -c \"import socket; socket.create_connection(('127.0.0.1', 9123))\""
     )
     assert "only-first.txt" not in probe.stdout
     assert "ConnectionRefusedError" in probe.stderr
 
 
 async def test_file_verbs_refuse_paths_leading_outside(sandbox: LocalSandbox, host: Host) -> None:
-    made = await sandbox.exec(f"ln -sfn /etc evil-abs; ln -sfn ../../.. evil-up; "
-                              f"ln -sfn {host.data_dir} evil-data")
+    made = await sandbox.exec(
+        f"ln -sfn /etc evil-abs; ln -sfn ../../.. evil-up; ln -sfn {host.data_dir} evil-data"
+    )
     assert made.ok, made.stderr
     attempts = {
         "../outside.txt": "'..'",
@@ -238,6 +254,4 @@ async def test_file_verbs_refuse_paths_leading_outside(sandbox: LocalSandbox, ho
             await sandbox.write_files({path: "overwritten"})
         with pytest.raises(SandboxPathError, match=says):
             await sandbox.read_files([path])
-    assert SECRET in host.database.read_text()
-    assert Path("/etc/passwd").read_text().startswith("root:")
-    assert not (host.data_dir.parent / "outside.txt").exists()
+    assert host.unchanged()

@@ -367,6 +367,12 @@ class LocalSandboxManager(SandboxManager):
             self._touched[name] = now
             self.registry.touch(name)
 
+    def _last_used(self, name: str) -> float:
+        """When sandbox ``name`` was last used by any process (by this one: exactly)."""
+        sandbox = self._owned.get(name)
+        mine = sandbox._owned.last_used if sandbox is not None and sandbox._owned else 0.0
+        return max(mine, self.registry.last_used(name))
+
     def preview_url(self, name: str, port: int | None = None) -> str:
         return self.hosts.url(name, port)
 
@@ -940,7 +946,7 @@ class LocalSandboxManager(SandboxManager):
     async def _make_room(self, exclude: str) -> None:
         """Stop least recently used sandboxes until one more may run."""
         running = [r for r in await asyncio.to_thread(self.registry.running) if r.name != exclude]
-        running.sort(key=lambda r: self.registry.last_used(r.name))
+        running.sort(key=lambda r: self._last_used(r.name))
         while len(running) >= self.settings.sandbox_max_running:
             victim = running.pop(0)
             reason = f"at most {self.settings.sandbox_max_running} sandboxes run at once"
@@ -969,7 +975,7 @@ class LocalSandboxManager(SandboxManager):
             owned = sandbox._owned
             if owned is None or owned.stopping:
                 continue
-            used = max(owned.last_used, self.registry.last_used(sandbox.name))
+            used = self._last_used(sandbox.name)
             if now - used > self.settings.sandbox_idle_seconds:
                 await self._stop_owned(sandbox, f"idle for {now - used:.0f}s")
                 continue
