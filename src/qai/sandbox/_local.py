@@ -666,7 +666,7 @@ class LocalSandboxManager(SandboxManager):
         self, sandbox: LocalSandbox, template: Template, server: asyncio.subprocess.Process
     ) -> None:
         deadline = time.monotonic() + self.settings.sandbox_start_timeout
-        delay = 0.01
+        delay = 0.005
         while sandbox._record.status is SandboxStatus.STARTING:
             if server.returncode is not None:
                 break
@@ -681,7 +681,7 @@ class LocalSandboxManager(SandboxManager):
                 )
                 break
             await asyncio.sleep(delay)  # poll until the deadline: nothing signals readiness
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 1.5, 0.05)
         code = exit_code(await server.wait())
         owned = sandbox._owned
         if owned is not None and not owned.stopping and owned.server is server:
