@@ -43,7 +43,8 @@ def test_cli_and_client_against_a_live_server(database_url: str, tmp_path: Path)
         assert "just now" in table
 
         shown = json.loads(qai("projects", "show", project["id"], "--json", url=server.url).stdout)
-        assert shown == project
+        # updatedAt moves when the run answers (here: no model configured, an ERROR answer).
+        assert {**shown, "updatedAt": None} == {**project, "updatedAt": None}
 
         renamed = qai("projects", "rename", project["id"], "My Board", url=server.url)
         assert renamed.stdout.strip() == "renamed to My Board"
@@ -53,7 +54,8 @@ def test_cli_and_client_against_a_live_server(database_url: str, tmp_path: Path)
         history = json.loads(
             qai("messages", "list", project["id"], "--json", url=server.url).stdout
         )
-        assert [m["content"] for m in history["items"]] == ["a kanban board", "make it blue"]
+        users = [m["content"] for m in history["items"] if m["role"] == "USER"]
+        assert users == ["a kanban board", "make it blue"]
         assert "make it blue" in qai("messages", "list", project["id"], url=server.url).stdout
 
         missing = qai("projects", "show", "nope", url=server.url)
@@ -84,7 +86,7 @@ async def test_async_client(database_url: str, tmp_path: Path) -> None:
             project = await client.create_project("a store page", template="web")
             message = await client.send_message(project.id, "add a cart")
             page = await client.list_messages(project.id)
-            assert [m.id for m in page.items][-1] == message.id
+            assert message.id in [m.id for m in page.items]
             projects = await client.list_projects()
             assert [p.id for p in projects.items] == [project.id]
 

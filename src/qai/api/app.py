@@ -21,9 +21,16 @@ from qai.db import migrate
 from qai.db.engine import current_database, dispose_database
 from qai.jobs import runtime
 from qai.jobs.runtime import Role
+from qai.messages.previews import fragment_preview
 from qai.messages.router import router as messages_router
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
+from qai.sandbox import (
+    PreviewGateway,
+    PreviewHostMiddleware,
+    get_sandbox_manager,
+    shutdown_sandbox_manager,
+)
 from qai.settings import Settings, get_settings
 
 log = logging.getLogger("qai")
@@ -42,6 +49,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
             yield
         finally:
             await runtime.stop()
+            await shutdown_sandbox_manager()
             await dispose_database()
 
     app = FastAPI(
@@ -64,6 +72,13 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
         metrics=app.state.metrics,
         max_body_bytes=settings.max_body_bytes,
         access_log=settings.access_log,
+    )
+    # Outermost: a request for a preview address never reaches QAI's own routes.
+    app.add_middleware(
+        PreviewHostMiddleware,
+        gateway=PreviewGateway(
+            get_sandbox_manager(), fragment_preview, url_template=settings.preview_url_template
+        ),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,0 +1,73 @@
+"""Invariant 2 through the real app: a fragment's preview is rebuilt from its stored files."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from qai.db import session_scope
+from qai.db.engine import dispose_database
+from qai.messages.service import FragmentDraft, save_assistant_result
+from qai.projects.service import create_project_with_first_message
+from qai.settings import Settings
+from tests.live import live_server
+
+
+async def store_fragment(page: str) -> str:
+    async with session_scope() as session:
+        project, _ = await create_project_with_first_message(session, "a page", template="web")
+        answer = await save_assistant_result(
+            session,
+            project.id,
+            "Here it is.",
+            FragmentDraft(
+                title="Hello Page",
+                sandbox_url="(set below)",
+                files={"index.html": page, "app.js": "console.log('hi')"},
+            ),
+        )
+    assert answer.fragment is not None
+    fragment_id = answer.fragment.id
+    await dispose_database()
+    return fragment_id
+
+
+def fetch_preview(port: int, name: str, path: str = "/", timeout: float = 60.0) -> httpx.Response:
+    """Python does not resolve *.localhost: connect to 127.0.0.1 and send the preview's Host."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(
+            f"http://127.0.0.1:{port}{path}",
+            headers={"Host": f"{name}.preview.localhost:{port}"},
+            timeout=30,
+        )
+        # While the sandbox starts, the gateway answers a page that reloads itself.
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.3)
+
+
+def test_a_fragment_preview_is_rebuilt_from_the_database(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    page = "<!doctype html><title>t</title><h1>Hello from the stored fragment</h1>"
+    fragment_id = asyncio.run(store_fragment(page))
+    with live_server(database_url, tmp_path / "data") as server:
+        response = fetch_preview(server.port, fragment_id)
+        assert response.status_code == 200, response.text[:500]
+        assert "Hello from the stored fragment" in response.text
+        script = fetch_preview(server.port, fragment_id, "/app.js")
+        assert script.text == "console.log('hi')"
+        # QAI's own API is not reachable from the preview's origin.
+        api = fetch_preview(server.port, fragment_id, "/api/projects")
+        assert "items" not in api.text
+        unknown = fetch_preview(server.port, "00000000-0000-4000-8000-000000000000")
+        assert unknown.status_code == 404
+    # A restart loses every sandbox; the same address serves the same page again.
+    with live_server(database_url, tmp_path / "data") as server:
+        again = fetch_preview(server.port, fragment_id)
+        assert again.status_code == 200
+        assert "Hello from the stored fragment" in again.text
