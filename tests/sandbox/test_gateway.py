@@ -88,6 +88,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     break
                 send_frame(self.wfile, op, (b"echo:" + data))
             self.close_connection = True
+        elif self.path == "/hang-up":
+            self.close_connection = True  # no answer at all
         elif self.path == "/stream":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -172,6 +174,10 @@ async def test_server_started_in_the_sandbox_passes_through(
         assert b"".join(c for _, c in arrivals) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
         # Streamed as produced: the first event arrived long before the last.
         assert arrivals[-1][0] - arrivals[0][0] > 0.6
+
+        hung_up = await client.get("/hang-up", headers={"host": host})
+        assert hung_up.status_code == 502
+        assert "broke the connection without answering" in hung_up.text
 
 
 async def test_websocket_passes_through(manager: LocalSandboxManager, site: LocalSandbox) -> None:

@@ -431,9 +431,12 @@ class LocalSandboxManager(SandboxManager):
     # --- on the manager's loop ----------------------------------------------------------------
 
     async def _get(self, name: str) -> LocalSandbox | None:
-        owned = self._owned.get(name)
-        if owned is not None:
-            return owned
+        sandbox = self._owned.get(name)
+        if sandbox is not None and sandbox._owned is not None:
+            if not sandbox._owned.stopping:
+                return sandbox
+            await sandbox._owned.stopped.wait()  # being stopped: it is not running any more
+            return None
         record = self.registry.read(name)
         if record is None or not record.alive():
             return None
@@ -451,6 +454,7 @@ class LocalSandboxManager(SandboxManager):
         async with self._name_lock(name):
             found = await self._get(name)
             if found is not None:
+                self.touch(name)  # just asked for: not one for the reaper to pick now
                 return found
             try:
                 return await self._start_locked(template, name, files)
@@ -751,15 +755,7 @@ class LocalSandboxManager(SandboxManager):
                     break
                 await asyncio.sleep(0.05)  # another process owns it: poll its record
             return status
-        template = self.templates.get(sandbox.template)
-        if (
-            sandbox._record.status is SandboxStatus.FAILED
-            and template is not None
-            and owned.server is not None
-            and owned.server.returncode is not None
-            and time.monotonic() - owned.server_started >= SERVER_RESTART_AFTER
-        ):
-            await self._start_server(sandbox, template)
+        await self._recover(sandbox, owned)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(owned.ready.wait(), seconds)
         return sandbox._record.status
@@ -770,6 +766,18 @@ class LocalSandboxManager(SandboxManager):
             return
         while sandbox._record.alive():  # noqa: ASYNC110 - another process owns it: no event
             await asyncio.sleep(0.2)
+
+    async def _recover(self, sandbox: LocalSandbox, owned: _Owned) -> None:
+        """Start a failed server again if it exited (at most every SERVER_RESTART_AFTER
+        seconds); mark it ready if it answers after all (it was slower than the timeout)."""
+        template = self.templates.get(sandbox.template)
+        if sandbox._record.status is not SandboxStatus.FAILED or template is None:
+            return
+        if owned.server is None or owned.server.returncode is not None:
+            if time.monotonic() - owned.server_started >= SERVER_RESTART_AFTER:
+                await self._start_server(sandbox, template)
+        elif await self._answers(sandbox, template, time.monotonic() + 1.0):
+            self._set_status(sandbox, SandboxStatus.READY)
 
     async def exec_in(
         self, sandbox: LocalSandbox, command: str, seconds: float | None
@@ -871,6 +879,8 @@ class LocalSandboxManager(SandboxManager):
         for session in builtins.list(owned.sessions):
             await asyncio.to_thread(kill_tree, session, session=session)
         await owned.launcher.wait()
+        if owned.server is not None:
+            await owned.server.wait()
         if record.uid is not None:
             await asyncio.to_thread(kill_uid, record.uid)
         record.status = SandboxStatus.STOPPED

@@ -82,10 +82,12 @@ def _target(scope: Scope) -> bytes:
 async def proxy_http(scope: Scope, receive: Receive, send: Send, sock: socket.socket) -> None:
     """Send the request in ``scope`` over ``sock`` and stream the response to ``send``.
 
-    The socket is closed when done. A client that goes away mid-response stops the relay.
+    The socket is closed when done. A client that goes away mid-response stops the relay; a
+    server that breaks the connection before answering gives a 502.
     """
     reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
     conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=64 * 1024)
+    relay = _Relay(conn, reader, send)
     try:
         writer.write(
             conn.send(
@@ -107,16 +109,18 @@ async def proxy_http(scope: Scope, receive: Receive, send: Send, sock: socket.so
                 break
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
-        relay = asyncio.ensure_future(_relay_response(conn, reader, send))
+        responding = asyncio.ensure_future(relay.run())
         gone = asyncio.ensure_future(_client_gone(receive))
         try:
-            await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({responding, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
-            if not relay.done():
-                relay.cancel()
+            if not responding.done():
+                responding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await relay
+                await responding
+    except (OSError, h11.ProtocolError) as exc:
+        await relay.broken(exc)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -128,30 +132,62 @@ async def _client_gone(receive: Receive) -> None:
         continue
 
 
-async def _relay_response(conn: h11.Connection, reader: asyncio.StreamReader, send: Send) -> None:
-    started = False
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(65536))
-            continue
-        if isinstance(event, h11.InformationalResponse):
-            continue
-        if isinstance(event, h11.Response):
-            headers = [(k.lower(), v) for k, v in event.headers if k.lower() not in HOP_BY_HOP]
-            if not any(k == b"cache-control" for k, _ in headers):
-                # A preview shows the files as they are now, not as a browser cached them.
-                headers.append((b"cache-control", b"no-cache"))
-            await send(
-                {"type": "http.response.start", "status": event.status_code, "headers": headers}
-            )
-            started = True
-        elif isinstance(event, h11.Data):
-            await send({"type": "http.response.body", "body": bytes(event.data), "more_body": True})
-        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-            if started:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+class _Relay:
+    """Streams an h11 response to an ASGI ``send``."""
+
+    def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, send: Send) -> None:
+        self.conn = conn
+        self.reader = reader
+        self.send = send
+        self.started = False
+        self.ended = False
+
+    async def run(self) -> None:
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                headers = [
+                    (k.lower(), v)
+                    for k, v in event.headers
+                    if k.lower() not in HOP_BY_HOP and k.lower() not in _SERVER_OWN
+                ]
+                if not any(k == b"cache-control" for k, _ in headers):
+                    # A preview shows the files as they are now, not as a browser cached them.
+                    headers.append((b"cache-control", b"no-cache"))
+                await self.send(
+                    {"type": "http.response.start", "status": event.status_code, "headers": headers}
+                )
+                self.started = True
+            elif isinstance(event, h11.Data):
+                await self.send(
+                    {"type": "http.response.body", "body": bytes(event.data), "more_body": True}
+                )
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                await self._end()
+                return
+
+    async def _end(self) -> None:
+        if self.started and not self.ended:
+            self.ended = True
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def broken(self, error: BaseException) -> None:
+        """The server broke the exchange: a 502 if nothing was sent yet, else end the body."""
+        if self.started:
+            await self._end()
             return
+        body = f"The app's server broke the connection without answering ({error}).\n".encode()
+        self.started = self.ended = True
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 502,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": body})
 
 
 async def proxy_websocket(scope: Scope, receive: Receive, send: Send, sock: socket.socket) -> None:

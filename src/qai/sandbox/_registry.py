@@ -122,7 +122,7 @@ class Registry:
 
     def setup(self) -> None:
         self.run.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o711)
+        os.chmod(self.root, 0o700)
         os.chmod(self.run, 0o700)
 
     def workspace(self, name: str) -> Path:
