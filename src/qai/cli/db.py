@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from qai.db import migrate
 from qai.settings import get_settings
 
 app = typer.Typer(
@@ -15,6 +14,8 @@ app = typer.Typer(
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
+    from qai.db import migrate
+
     migrate.upgrade(get_settings(), revision)
     typer.echo(f"database at {migrate.current(get_settings())}")
 
@@ -22,6 +23,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
     """Migrate the database down to REVISION ('base' removes every table)."""
+    from qai.db import migrate
+
     migrate.downgrade(get_settings(), revision)
     typer.echo(f"database at {migrate.current(get_settings()) or 'base'}")
 
@@ -29,12 +32,16 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, or 'bas
 @app.command()
 def current() -> None:
     """Print the database's revision."""
+    from qai.db import migrate
+
     typer.echo(migrate.current(get_settings()) or "base (not migrated)")
 
 
 @app.command()
 def history() -> None:
     """List every revision, oldest first."""
+    from qai.db import migrate
+
     for line in migrate.history(get_settings()):
         typer.echo(line)
 
@@ -47,6 +54,8 @@ def revision(
     ),
 ) -> None:
     """Write a new revision file (for QAI developers)."""
+    from qai.db import migrate
+
     path = migrate.revision(get_settings(), message, autogenerate=autogenerate)
     typer.echo(path or "no revision written")
 
@@ -57,6 +66,8 @@ def reset(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Drop every table and migrate again: ALL DATA IS LOST."""
+    from qai.db import migrate
+
     settings = get_settings()
     if not yes:
         typer.confirm("Delete every project, message and fragment?", abort=True)
@@ -67,6 +78,8 @@ def reset(
 @app.command()
 def adopt() -> None:
     """Take over a PostgreSQL database made by the original app's Prisma migrations."""
+    from qai.db import migrate
+
     report = migrate.adopt(get_settings())
     typer.echo(
         "adopted: Prisma migrations "

@@ -6,9 +6,7 @@ import ipaddress
 import logging
 
 import typer
-import uvicorn
 
-from qai.logs import configure_logging
 from qai.settings import Settings, get_settings, load_settings
 
 log = logging.getLogger("qai")
@@ -38,7 +36,10 @@ def warn_if_exposed(settings: Settings) -> None:
 
 
 def run_server(settings: Settings, *, role: str) -> None:
+    import uvicorn
+
     from qai.api import create_app
+    from qai.logs import configure_logging
 
     configure_logging(settings)
     warn_if_exposed(settings)
