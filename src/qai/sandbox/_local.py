@@ -641,24 +641,10 @@ class LocalSandboxManager(SandboxManager):
         record = sandbox._record
         port = record.host_port or template.port
         env = clean_env({**template.env, "PORT": str(port)})
-        argv = self.isolation.command_argv(
-            record.init_pid, ["/bin/sh", "-c", template.start], env, self._limits(server=True)
-        )
-        out_read, out_write = os.pipe()
-        try:
-            server = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=out_write,
-                env=HOST_ENV,
-                cwd=sandbox.directory,
-                start_new_session=True,
-            )
-        finally:
-            os.close(out_write)
         owned.log.note(f"server: {template.start} (PORT={port})")
-        self._read_pipe(out_read, owned.log.write)
+        server, _ = await self._run_in(
+            sandbox, template.start, env, on_stdout=owned.log.write, on_stderr=None, server=True
+        )
         owned.server = server
         owned.server_started = time.monotonic()
         owned.sessions.add(server.pid)
@@ -779,6 +765,47 @@ class LocalSandboxManager(SandboxManager):
         elif await self._answers(sandbox, template, time.monotonic() + 1.0):
             self._set_status(sandbox, SandboxStatus.READY)
 
+    async def _run_in(
+        self,
+        sandbox: LocalSandbox,
+        command: str,
+        env: Mapping[str, str],
+        *,
+        on_stdout: Callable[[bytes], None],
+        on_stderr: Callable[[bytes], None] | None,
+        server: bool = False,
+    ) -> tuple[asyncio.subprocess.Process, builtins.list[_PipeReader]]:
+        """Start ``sh -c command`` in the sandbox, in a session of its own, under its limits.
+
+        Its output is read into ``on_stdout`` and ``on_stderr`` (None: stderr joins stdout).
+        Returns the process and the readers of its pipes.
+        """
+        argv = self.isolation.command_argv(
+            sandbox._record.init_pid, ["/bin/sh", "-c", command], env, self._limits(server=server)
+        )
+        pipes = [os.pipe() for _ in range(1 if on_stderr is None else 2)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=pipes[0][1],
+                stderr=pipes[-1][1],
+                env=HOST_ENV,
+                cwd=sandbox.directory,
+                start_new_session=True,
+            )
+        except BaseException:
+            for read, _ in pipes:
+                os.close(read)
+            raise
+        finally:
+            for _, write in pipes:
+                os.close(write)
+        sinks = [on_stdout] if on_stderr is None else [on_stdout, on_stderr]
+        return proc, [
+            self._read_pipe(read, sink) for (read, _), sink in zip(pipes, sinks, strict=True)
+        ]
+
     async def exec_in(
         self, sandbox: LocalSandbox, command: str, seconds: float | None
     ) -> CommandResult:
@@ -786,9 +813,6 @@ class LocalSandboxManager(SandboxManager):
         record = sandbox._record
         template = self.templates.get(record.template)
         env = clean_env(template.env if template is not None else None)
-        argv = self.isolation.command_argv(
-            record.init_pid, ["/bin/sh", "-c", command], env, self._limits(server=False)
-        )
         limit = seconds if seconds is not None else self.settings.sandbox_command_timeout
         log = (
             sandbox._owned.log
@@ -796,24 +820,11 @@ class LocalSandboxManager(SandboxManager):
             else Log(self.registry.log_path(sandbox.name))
         )
         stdout, stderr = _Output(log), _Output(log)
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=err_write,
-                env=HOST_ENV,
-                cwd=sandbox.directory,
-                start_new_session=True,
-            )
-        finally:
-            os.close(out_write)
-            os.close(err_write)
+        proc, readers = await self._run_in(
+            sandbox, command, env, on_stdout=stdout.feed, on_stderr=stderr.feed
+        )
         if sandbox._owned is not None:
             sandbox._owned.sessions.add(proc.pid)
-        readers = [self._read_pipe(out_read, stdout.feed), self._read_pipe(err_read, stderr.feed)]
         timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -77,9 +78,13 @@ def kill_tree(root: int, *, session: int | None = None, deadline: float = 5.0) -
     its session. Repeats until nothing is left, because a process may fork while its tree is
     being killed (a fork bomb does), until ``deadline`` seconds have passed.
     """
+    _kill_until_gone(lambda: _tree(root, session, all_stats()), deadline)
+
+
+def _kill_until_gone(find: Callable[[], Iterable[int]], deadline: float) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        pids = _tree(root, session, all_stats())
+        pids = list(find())
         if not pids:
             return
         for pid in pids:
@@ -110,14 +115,4 @@ def pids_of_uid(uid: int) -> list[int]:
 
 def kill_uid(uid: int, *, deadline: float = 5.0) -> None:
     """SIGKILL every process of ``uid`` until none is left (or ``deadline`` seconds passed)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        pids = [pid for pid in pids_of_uid(uid) if is_alive(pid)]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
-        time.sleep(0.005)  # let the kernel tear the killed processes down before looking again
+    _kill_until_gone(lambda: [pid for pid in pids_of_uid(uid) if is_alive(pid)], deadline)
