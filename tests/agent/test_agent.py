@@ -7,19 +7,23 @@ import asyncio
 import json
 import time
 
+from dbos import DBOS
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from qai import events
 from qai.db import read_session, session_scope
 from qai.events import CodeAgentRun
+from qai.jobs import runtime
 from qai.llm import NO_MODEL_CONFIGURED
 from qai.messages import service as messages
 from qai.messages.models import MessageType
+from qai.projects import service as projects
 from qai.runs import service as runs
 from qai.runs.models import RunStatus, StepOutcome
 from qai.runs.workflow import dispatch, fragment_id_for
 from qai.sandbox import get_sandbox_manager
+from qai.settings import get_settings
 from tests.agent.support import (
     StartWorker,
     assert_one_answer_each,
@@ -282,3 +286,58 @@ async def test_runs_of_a_project_go_in_order_and_projects_in_parallel(
     assert spans["A one"][1] <= spans["A two"][0], "runs of one project overlapped"
     assert spans["B one"][0] < spans["A one"][1], "projects did not run in parallel"
     await assert_one_answer_each()
+
+
+async def test_a_small_model_writes_the_title_and_the_reply(start_worker: StartWorker) -> None:
+    asked: list[str] = []
+
+    def small(history: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompt = prompts_in(history)[-1]
+        asked.append(prompt)
+        if prompt.startswith("Write a title"):
+            return say('"Click Counter App Deluxe"')
+        return say("Your click counter is ready: give it a try!")
+
+    await start_worker(scripted(write({"index.html": PAGE}), summary("A counter.")))
+    # The same worker, now with a small model for titles and replies.
+    await runtime.stop()
+    await runtime.start(
+        get_settings(),
+        role="worker",
+        model=scripted(write({"index.html": PAGE}), summary("A counter.")),
+        small_model=FunctionModel(small),
+    )
+    _, message_id = await create_project("Build a counter")
+
+    answer = await wait_for_answer(message_id)
+
+    assert answer.content == "Your click counter is ready: give it a try!"
+    assert answer.fragment is not None
+    assert answer.fragment.title == "Click Counter App"
+    assert len(asked) == 2
+    assert "Summary: A counter." in asked[1]
+
+
+async def test_deleting_a_project_during_its_run_ends_the_run_quietly(
+    start_worker: StartWorker,
+) -> None:
+    thinking = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(history: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        thinking.set()
+        await release.wait()
+        return summary("A page.") if turn_of(history) else write({"index.html": PAGE})
+
+    await start_worker(FunctionModel(slow))
+    project_id, message_id = await create_project("Build a page")
+    await asyncio.wait_for(thinking.wait(), 30)
+    async with session_scope() as session:
+        await projects.delete_project(session, project_id)
+    release.set()
+
+    workflow = await DBOS.retrieve_workflow_async(message_id)
+    async with asyncio.timeout(30):
+        assert await workflow.get_result(polling_interval_sec=0.05) is None
+    async with read_session() as session:
+        assert await runs.answer_of(session, message_id) is None

@@ -29,12 +29,12 @@ from qai.agent import (
     run_code_agent,
 )
 from qai.db import read_session, session_scope
-from qai.errors import QaiError
+from qai.errors import QaiError, RunNotFound
 from qai.events import CodeAgentRun
 from qai.jobs._dbos import TERMINAL_STATUSES, Jobs
 from qai.llm import ModelChoice, model_settings
 from qai.messages import service as messages
-from qai.messages.models import MessageRole, MessageType
+from qai.messages.models import Message, MessageRole, MessageType
 from qai.messages.repository import MessageRepository
 from qai.messages.service import FragmentDraft, files_of
 from qai.projects.repository import ProjectRepository
@@ -195,13 +195,16 @@ class StepRecorder:
 
 @DBOS.step(name="qai.run.begin")
 async def begin_step(project_id: str, message_id: str, model_id: str | None) -> RunStart | None:
-    """Mark the run running and gather what it needs; None if it was answered already."""
+    """Mark the run running and gather what it needs; None if there is nothing to do: the
+    message was answered already, or deleted with its project."""
     default_template = _current().settings.default_template
     async with session_scope() as session:
+        message = await MessageRepository(session).get(message_id)
+        if message is None:
+            log.info("message %s was deleted before its run started", message_id)
+            return None
         if await runs.start(session, message_id, project_id, model=model_id) is None:
             return None
-        message = await MessageRepository(session).get(message_id)
-        assert message is not None, "a run's message is deleted only with its run"
         template = await ProjectRepository(session).template_of(project_id) or default_template
         latest = await messages.latest_fragment(session, project_id)
         recent = await messages.recent_messages(session, project_id, limit=MEMORY_MESSAGES)
@@ -216,10 +219,16 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
         )
     ]
     history = [
-        PastMessage(role=m.role.value, content=m.content, failed=m.type is MessageType.ERROR)
+        PastMessage(role=m.role.value, content=_remembered(m), failed=m.type is MessageType.ERROR)
         for m in earlier
     ]
     return RunStart(message.content, template, history, files_of(latest))
+
+
+def _remembered(message: Message) -> str:
+    """An answer as the model remembers it: the reply, and what was built."""
+    summary = message.fragment.summary if message.fragment is not None else None
+    return f"{message.content}\n\nWhat was built: {summary}" if summary else message.content
 
 
 @DBOS.step(name="qai.run.sandbox")
@@ -251,6 +260,9 @@ async def _save(run_id: str, outcome: Outcome) -> str | None:
     except AlreadyAnswered:
         async with read_session() as session:
             return await runs.answer_of(session, run_id)
+    except RunNotFound:
+        log.info("run %s was deleted with its project before it could answer", run_id)
+        return None
 
 
 @DBOS.step(name="qai.run.finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
