@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from qai.cli import db, sandbox
+from qai.cli import db, sandbox, worker
+from qai.cli._common import run_cli
 from qai.cli.projects import messages_app, projects_app
 from qai.cli.serve import serve
 from qai.cli.settings import show_settings
-from qai.cli._common import run_cli
 
 app = typer.Typer(
     name="qai",
@@ -22,6 +22,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(messages_app, name="messages")
 app.command()(serve)
 app.command("settings")(show_settings)
+app.command("worker")(worker.worker)
 
 
 def main() -> None:

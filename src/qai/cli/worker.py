@@ -6,10 +6,6 @@ import asyncio
 import logging
 import signal
 
-from qai.db import migrate
-from qai.db.engine import dispose_database
-from qai.jobs import runtime
-from qai.logs import configure_logging
 from qai.settings import Settings, get_settings
 
 log = logging.getLogger("qai")
@@ -17,6 +13,10 @@ log = logging.getLogger("qai")
 
 async def run_worker(settings: Settings) -> None:
     """Take runs from the queue until SIGTERM or SIGINT."""
+    from qai.db import migrate
+    from qai.db.engine import dispose_database
+    from qai.jobs import runtime
+
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, settings)
     stopping = asyncio.Event()
@@ -36,6 +36,8 @@ def worker() -> None:
     """Run a worker: it takes agent runs from the queue, at most QAI_WORKER_CONCURRENCY at a
     time (one per project). Use with `qai serve --no-worker`, or to add capacity; give each
     worker sharing a PostgreSQL its own QAI_WORKER_ID."""
+    from qai.logs import configure_logging
+
     settings = get_settings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))
