@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -377,8 +378,6 @@ class LocalSandboxManager(SandboxManager):
         return self.hosts.url(name, port)
 
     def info_of(self, record: Record) -> SandboxInfo:
-        from datetime import UTC, datetime
-
         last_used = max(self.registry.last_used(record.name), record.started.timestamp())
         return SandboxInfo(
             name=record.name,
@@ -548,6 +547,11 @@ class LocalSandboxManager(SandboxManager):
                 start_new_session=True,
                 pass_fds=(info_write,) if bwrap else (),
             )
+        except BaseException:
+            for fd in (out_read, err_read, info_read):
+                if fd >= 0:
+                    os.close(fd)
+            raise
         finally:
             for fd in (out_write, err_write, info_write):
                 if fd >= 0:
@@ -583,10 +587,14 @@ class LocalSandboxManager(SandboxManager):
         self.registry.touch(name)
         log.note(f"sandbox {name} started from template {template.name} ({self.isolation.name})")
         self._spawn(self._watch_launcher(sandbox), owned)
-        if template.start:
-            await self._start_server(sandbox, template)
-        else:
-            owned.ready.set()
+        try:
+            if template.start:
+                await self._start_server(sandbox, template)
+            else:
+                owned.ready.set()
+        except BaseException:
+            await self._stop_owned(sandbox, "its server could not be started")
+            raise
         self._ensure_reaper()
         return sandbox
 
@@ -613,25 +621,31 @@ class LocalSandboxManager(SandboxManager):
             log.write(data)
 
         out = self._read_pipe(out_read, on_out)
-        self._read_pipe(err_read, on_err)
+        err = self._read_pipe(err_read, on_err)
         exited = asyncio.ensure_future(launcher.wait())
         try:
             done, _ = await asyncio.wait(
                 {ready, exited}, timeout=INIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
-        finally:
-            exited.cancel()
-        if ready not in done or bytes(stdout).strip() != b"ready":
-            out.close()
+            if ready in done and bytes(stdout).strip() == b"ready":
+                if info_read < 0:
+                    return launcher.pid
+                raw = await asyncio.to_thread(_read_all, info_read)
+                info_read = -1  # closed by _read_all
+                return int(json.loads(raw)["child-pid"])
             with contextlib.suppress(ProcessLookupError):
                 launcher.kill()
             await launcher.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(err.done.wait(), 1.0)  # the rest of its error output
             message = stderr.decode(errors="replace").strip() or "no output"
             raise SandboxError(f"the sandbox failed to start: {message}")
-        if info_read < 0:
-            return launcher.pid
-        raw = await asyncio.to_thread(_read_all, info_read)
-        return int(json.loads(raw)["child-pid"])
+        finally:
+            exited.cancel()
+            if info_read >= 0:
+                os.close(info_read)
+            if not ready.done():
+                out.close()
 
     async def _start_server(self, sandbox: LocalSandbox, template: Template) -> None:
         owned = sandbox._owned
