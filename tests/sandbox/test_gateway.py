@@ -337,3 +337,5 @@ def test_preview_template_must_put_the_sandbox_in_the_host() -> None:
     hosts = PreviewHosts("https://{sandbox}.apps.example.com", 8000)
     assert hosts.url("abc") == "https://abc.apps.example.com"
     assert hosts.label("abc.apps.example.com") == "abc"
+    assert hosts.wildcard == "*.apps.example.com"
+    assert PreviewHosts("http://app-{sandbox}.example.com", 80).wildcard == "*.example.com"

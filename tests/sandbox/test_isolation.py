@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from qai.sandbox import SandboxPathError
+from qai.sandbox import SandboxPathError, SandboxStatus
 from qai.sandbox._local import LocalSandbox, LocalSandboxManager
 from qai.sandbox._procs import pids_of_uid
 
-from .conftest import TEST_TEMPLATES, make_settings
+from .conftest import TEST_TEMPLATES, ManagerFactory, make_settings, serve_gateway
 
 pytestmark = pytest.mark.bwrap
 
@@ -255,3 +256,27 @@ async def test_file_verbs_refuse_paths_leading_outside(sandbox: LocalSandbox, ho
         with pytest.raises(SandboxPathError, match=says):
             await sandbox.read_files([path])
     assert host.unchanged()
+
+
+async def test_network_opt_in_shares_the_host_network(make_manager: ManagerFactory) -> None:
+    """QAI_SANDBOX_NETWORK=true: what the docs warn of (host services are reachable), and
+    two sandboxes' servers still get ports of their own."""
+    manager = await make_manager(sandbox_network=True)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        first = await manager.start("web", name="net-one", files={"index.html": "one"})
+        second = await manager.start("web", name="net-two", files={"index.html": "two"})
+        reach = await first.exec(
+            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}))\""
+        )
+        assert reach.ok, reach.stderr
+    async with serve_gateway(manager) as gw, httpx.AsyncClient(base_url=gw.base_url) as client:
+        for sandbox, text in ((first, "one"), (second, "two")):
+            assert await sandbox.wait_ready(10) is SandboxStatus.READY
+            page = await client.get("/", headers={"host": gw.host(sandbox.name)})
+            assert page.text == text
+
+
+async def test_processes_learn_the_preview_hosts(sandbox: LocalSandbox) -> None:
+    result = await sandbox.exec("echo $PREVIEW_HOSTS")
+    assert result.stdout == "*.preview.localhost\n"

@@ -39,6 +39,8 @@ class PreviewHosts:
                 "preview is an origin of its own"
             )
         prefix, suffix = host.split(_MARK)
+        # What a dev server must accept as its origin, e.g. "*.preview.localhost".
+        self.wildcard = "*" + suffix if not prefix else "*" + host[host.index(".") :]
         self._pattern = re.compile("^" + re.escape(prefix) + r"([^.]+)" + re.escape(suffix) + "$")
 
     def url(self, name: str, port: int | None = None) -> str:

@@ -358,6 +358,11 @@ class LocalSandboxManager(SandboxManager):
             cpu_seconds=None if server else s.sandbox_cpu_seconds,
         )
 
+    def _env(self, template: Template | None, **extra: str) -> dict[str, str]:
+        """The whole environment of a sandbox process: nothing of QAI's own."""
+        own = template.env if template is not None else {}
+        return clean_env({**own, "PREVIEW_HOSTS": self.hosts.wildcard, **extra})
+
     def touch(self, name: str) -> None:
         """Note a use of sandbox ``name`` (idle sandboxes are stopped)."""
         now = time.time()
@@ -522,7 +527,10 @@ class LocalSandboxManager(SandboxManager):
         await asyncio.to_thread(self._prepare_directory, template, workspace, files, uid)
         self.registry.remove(name)  # the record and log of an earlier run, if any
         log = Log(self.registry.log_path(name))
-        host_port = _free_port() if self.isolation.name == "none" and template.port else None
+        # Sharing the host's network (no isolation, or the network opt-in), servers of two
+        # sandboxes would fight for the template's port: each gets a free one instead.
+        shares_host_net = self.isolation.name == "none" or self.settings.sandbox_network
+        host_port = _free_port() if shares_host_net and template.port else None
         bwrap = self.isolation.name == "bwrap"
         info_read, info_write = os.pipe() if bwrap else (-1, -1)
         spec = InitSpec(
@@ -654,7 +662,7 @@ class LocalSandboxManager(SandboxManager):
         assert template.port is not None
         record = sandbox._record
         port = record.host_port or template.port
-        env = clean_env({**template.env, "PORT": str(port)})
+        env = self._env(template, PORT=str(port))
         owned.log.note(f"server: {template.start} (PORT={port})")
         server, _ = await self._run_in(
             sandbox, template.start, env, on_stdout=owned.log.write, on_stderr=None, server=True
@@ -825,8 +833,7 @@ class LocalSandboxManager(SandboxManager):
     ) -> CommandResult:
         sandbox._check_running()
         record = sandbox._record
-        template = self.templates.get(record.template)
-        env = clean_env(template.env if template is not None else None)
+        env = self._env(self.templates.get(record.template))
         limit = seconds if seconds is not None else self.settings.sandbox_command_timeout
         log = (
             sandbox._owned.log

@@ -40,7 +40,7 @@ class Record:
     owner_pid: int
     started_at: str
     status: SandboxStatus
-    host_port: int | None = None  # isolation "none": where the template's server listens
+    host_port: int | None = None  # on the host's network: where the template's server listens
     detail: str = ""
 
     @property
