@@ -227,8 +227,11 @@ def list_files(root: Path) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
         base = Path(directory).relative_to(root)
         for name in files:
-            full = Path(directory, name)
-            if not stat.S_ISREG(full.lstat().st_mode):
+            try:
+                regular = stat.S_ISREG(os.lstat(os.path.join(directory, name)).st_mode)
+            except FileNotFoundError:
+                continue  # removed while walking
+            if not regular:
                 continue
             found.append((base / name).as_posix())
             if len(found) >= _MAX_LISTED:
