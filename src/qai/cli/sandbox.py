@@ -192,40 +192,27 @@ def stop(
 
 @app.command()
 def prepare(
-    template: str = typer.Argument(..., help="Template to prepare, e.g. nextjs."),
+    template: str = typer.Argument(
+        None, help="Template to prepare, e.g. nextjs; none: list the templates."
+    ),
     force: bool = typer.Option(False, "--force", help="Install again even if prepared."),
 ) -> None:
-    """Install a template's dependencies once, into the cache every sandbox reuses."""
-    found = get_template(template)
-    cache = prepare_template(found, get_settings().data_dir, force=force, output=sys.stderr)
+    """Install a template's dependencies once, into the cache every sandbox reuses.
+
+    Without a template, list the templates and whether each is prepared.
+    """
+    data_dir = get_settings().data_dir
+    if template is None:
+        for found in TEMPLATES.values():
+            try:
+                found.cached_path(data_dir)
+                state = "ready"
+            except TemplateNotPrepared:
+                state = f"needs `qai sandbox prepare {found.name}`"
+            typer.echo(f"{found.name:8} port {found.port}  {state}  - {found.description}")
+        return
+    cache = prepare_template(get_template(template), data_dir, force=force, output=sys.stderr)
     if cache is None:
         typer.echo(f"Template {template} has nothing to prepare.")
     else:
         typer.echo(f"Template {template} is prepared: {cache}")
-
-
-@app.command()
-def templates(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List the templates, their ports and whether they are prepared."""
-    data_dir = get_settings().data_dir
-    rows: list[dict[str, Any]] = []
-    for template in TEMPLATES.values():
-        try:
-            template.cached_path(data_dir)
-            prepared = True
-        except TemplateNotPrepared:
-            prepared = False
-        rows.append(
-            {
-                "name": template.name,
-                "port": template.port,
-                "prepared": prepared,
-                "description": template.description,
-            }
-        )
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        hint = "" if row["prepared"] else f"  (run `qai sandbox prepare {row['name']}`)"
-        typer.echo(f"{row['name']:8} port {row['port']}  {row['description']}{hint}")
