@@ -116,7 +116,9 @@ class Settings(BaseSettings):
     )
     sandbox_cpu_seconds: int = Field(default=600, ge=1, description="CPU time per command.")
     sandbox_max_processes: int = Field(default=256, ge=8, description="Processes per sandbox.")
-    sandbox_file_size_mb: int = Field(default=100, ge=1, description="Largest file a sandbox writes.")
+    sandbox_file_size_mb: int = Field(
+        default=100, ge=1, description="Largest file a sandbox writes."
+    )
     sandbox_disk_mb: int = Field(
         default=2048,
         ge=1,
