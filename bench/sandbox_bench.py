@@ -34,8 +34,13 @@ from typing import Any
 import httpx
 import uvicorn
 
-from qai.sandbox import PreviewGateway, PreviewHostMiddleware, PreviewSpec, Sandbox
-from qai.sandbox._local import LocalSandboxManager
+from qai.sandbox import (
+    LocalSandboxManager,
+    PreviewGateway,
+    PreviewHostMiddleware,
+    PreviewSpec,
+    Sandbox,
+)
 from qai.settings import load_settings
 
 Scope = MutableMapping[str, Any]

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from qai.sandbox import PreviewGateway, PreviewHostMiddleware, PreviewSpec
-from qai.sandbox._local import LocalSandboxManager
+from qai.sandbox import LocalSandboxManager, PreviewGateway, PreviewHostMiddleware, PreviewSpec
 from qai.sandbox._templates import STARTERS, TEMPLATES, Template
 from qai.settings import Settings, default_data_dir, load_settings
 

@@ -15,8 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from qai.sandbox import PreviewSpec, SandboxStatus
-from qai.sandbox._local import LocalSandbox, LocalSandboxManager
+from qai.sandbox import LocalSandbox, LocalSandboxManager, PreviewSpec, SandboxStatus
 
 from .conftest import ManagerFactory, serve_gateway
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qai.sandbox import SandboxPathError, SandboxStatus
-from qai.sandbox._local import LocalSandbox, LocalSandboxManager
+from qai.sandbox import LocalSandbox, LocalSandboxManager, SandboxPathError, SandboxStatus
 from qai.sandbox._procs import pids_of_uid
 
 from .conftest import TEST_TEMPLATES, ManagerFactory, make_settings, serve_gateway

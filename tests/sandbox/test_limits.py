@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from qai.sandbox import OUTPUT_LIMIT, SandboxStatus
-from qai.sandbox._local import LocalSandbox
+from qai.sandbox import OUTPUT_LIMIT, LocalSandbox, SandboxStatus
 from qai.sandbox._procs import pids_of_uid
 
 from .conftest import ManagerFactory

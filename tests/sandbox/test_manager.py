@@ -13,6 +13,8 @@ import pytest
 from qai.sandbox import (
     InvalidSandboxName,
     IsolationUnavailable,
+    LocalSandbox,
+    LocalSandboxManager,
     SandboxNameTaken,
     SandboxNotFound,
     SandboxPathError,
@@ -20,7 +22,6 @@ from qai.sandbox import (
     TemplateNotFound,
     TemplateNotPrepared,
 )
-from qai.sandbox._local import LocalSandbox, LocalSandboxManager
 from qai.sandbox._procs import is_alive
 
 from .conftest import ManagerFactory, make_settings

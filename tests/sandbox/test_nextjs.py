@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qai.sandbox import PreviewSpec, SandboxStatus
-from qai.sandbox._local import LocalSandbox
+from qai.sandbox import LocalSandbox, PreviewSpec, SandboxStatus
 
 from .conftest import ManagerFactory, serve_gateway
 

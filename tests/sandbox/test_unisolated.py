@@ -7,8 +7,7 @@ import logging
 import httpx
 import pytest
 
-from qai.sandbox import SandboxStatus
-from qai.sandbox._local import LocalSandbox
+from qai.sandbox import LocalSandbox, SandboxStatus
 from qai.sandbox._procs import is_alive
 
 from .conftest import ManagerFactory, serve_gateway

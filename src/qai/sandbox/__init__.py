@@ -25,6 +25,7 @@ from qai.sandbox._factory import (
 )
 from qai.sandbox._gateway import PreviewGateway, PreviewHostMiddleware, Resolve
 from qai.sandbox._hosts import preview_host_name
+from qai.sandbox._local import LocalSandboxManager
 from qai.sandbox._model import (
     OUTPUT_LIMIT,
     READ_LIMIT,
@@ -34,6 +35,7 @@ from qai.sandbox._model import (
     SandboxInfo,
     SandboxStatus,
 )
+from qai.sandbox._sandbox import LocalSandbox
 from qai.sandbox._templates import TEMPLATES, Template, get_template, prepare_template
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "CommandResult",
     "InvalidSandboxName",
     "IsolationUnavailable",
+    "LocalSandbox",
+    "LocalSandboxManager",
     "PreviewGateway",
     "PreviewHostMiddleware",
     "PreviewSpec",

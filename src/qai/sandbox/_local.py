@@ -20,8 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,8 +34,6 @@ from qai.sandbox._errors import (
 from qai.sandbox._files import (
     chown_tree,
     copy_starter,
-    list_files,
-    read_file,
     relative_path,
     tree_size,
     write_file,
@@ -50,16 +47,16 @@ from qai.sandbox._isolation import (
     make_isolation,
     write_etc_files,
 )
+from qai.sandbox._loop import LoopThread, PipeReader
 from qai.sandbox._model import (
-    OUTPUT_LIMIT,
     CommandResult,
     SandboxInfo,
     SandboxStatus,
     check_name,
 )
-from qai.sandbox._netns import open_socket
 from qai.sandbox._procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
-from qai.sandbox._registry import FileLock, Log, Record, Registry, tail
+from qai.sandbox._registry import FileLock, Log, Record, Registry
+from qai.sandbox._sandbox import CommandOutput, LocalSandbox, Owned
 from qai.sandbox._templates import TEMPLATES, Template, get_template
 from qai.settings import Settings
 
@@ -74,218 +71,6 @@ OUTPUT_GRACE = 0.1
 # A template server that exited is started again by a preview request at most this often.
 SERVER_RESTART_AFTER = 10.0
 INIT_TIMEOUT = 30.0
-
-
-class _LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="qai-sandboxes", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
-class _Output:
-    """One stream of a command: head and tail kept up to :data:`OUTPUT_LIMIT` bytes."""
-
-    def __init__(self, overflow: Log) -> None:
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.sealed = False
-        self.overflow = overflow
-
-    def feed(self, data: bytes) -> None:
-        if self.sealed:
-            self.overflow.write(data)
-            return
-        half = OUTPUT_LIMIT // 2
-        self.total += len(data)
-        room = half - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            del self.tail[:-half]
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > OUTPUT_LIMIT
-
-    def text(self) -> str:
-        if not self.truncated:
-            return (self.head + self.tail).decode(errors="replace")
-        dropped = self.total - len(self.head) - len(self.tail)
-        return (
-            self.head.decode(errors="replace")
-            + f"\n[... {dropped} bytes of output left out ...]\n"
-            + self.tail.decode(errors="replace")
-        )
-
-
-class _PipeReader:
-    """Reads a pipe on the manager's loop into ``sink`` until end of file."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, sink: Callable[[bytes], None]):
-        self.loop = loop
-        self.fd = fd
-        self.sink = sink
-        self.done = asyncio.Event()
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        if data:
-            self.sink(data)
-        else:
-            self.close()
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            self.loop.remove_reader(self.fd)
-            os.close(self.fd)
-            self.fd = -1
-            self.done.set()
-
-
-@dataclass(eq=False)
-class _Owned:
-    """What the process that started a sandbox keeps beyond its record."""
-
-    launcher: asyncio.subprocess.Process
-    name_lock: FileLock
-    uid_lock: FileLock | None
-    log: Log
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
-    server: asyncio.subprocess.Process | None = None
-    server_started: float = 0.0
-    sessions: set[int] = field(default_factory=set)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    last_used: float = field(default_factory=time.time)
-    stopping: bool = False
-
-
-class LocalSandbox(Sandbox):
-    """A sandbox of the local backend: started by this process (owned) or by another."""
-
-    def __init__(self, manager: LocalSandboxManager, record: Record, owned: _Owned | None):
-        self._manager = manager
-        self._record = record
-        self._owned = owned
-
-    def __repr__(self) -> str:
-        return f"<LocalSandbox {self.name} ({self.template}, {self._record.isolation})>"
-
-    @property
-    def name(self) -> str:
-        return self._record.name
-
-    @property
-    def template(self) -> str:
-        return self._record.template
-
-    @property
-    def directory(self) -> Path:
-        return self._manager.registry.workspace(self.name)
-
-    @property
-    def uid(self) -> int | None:
-        """The host uid its processes run as (None without isolation)."""
-        return self._record.uid
-
-    @property
-    def pid(self) -> int:
-        """A host pid inside the sandbox's namespaces (its init)."""
-        return self._record.init_pid
-
-    def _file_owner(self) -> tuple[int, int] | None:
-        uid = self._record.uid
-        return (uid, uid) if uid is not None else None
-
-    def _check_running(self) -> None:
-        if not self._record.alive():
-            raise SandboxNotFound(f"sandbox {self.name!r} is not running")
-        self._manager.touch(self.name)
-
-    async def exec(self, command: str, *, timeout: float | None = None) -> CommandResult:  # noqa: ASYNC109
-        return await self._manager.call(self._manager.exec_in(self, command, timeout))
-
-    async def write_files(self, files: Mapping[str, str]) -> None:
-        for path in files:
-            relative_path(path)
-        self._check_running()
-        owner = self._file_owner()
-
-        def write_all() -> None:
-            for path, content in files.items():
-                write_file(self.directory, path, content, owner)
-
-        await asyncio.to_thread(write_all)
-
-    async def read_files(self, paths: Sequence[str]) -> dict[str, str]:
-        self._check_running()
-        return await asyncio.to_thread(lambda: {p: read_file(self.directory, p) for p in paths})
-
-    async def list_files(self) -> builtins.list[str]:
-        self._check_running()
-        return await asyncio.to_thread(list_files, self.directory)
-
-    def preview_url(self, port: int | None = None) -> str:
-        template = self._manager.templates.get(self.template)
-        if template is not None and port == template.port:
-            port = None
-        return self._manager.preview_url(self.name, port)
-
-    async def stop(self) -> None:
-        await self._manager.stop(self.name)
-
-    async def status(self) -> SandboxStatus:
-        return await self._manager.call(self._manager.status_of(self))
-
-    async def wait_ready(self, seconds: float) -> SandboxStatus:
-        return await self._manager.call(self._manager.wait_ready(self, seconds))
-
-    async def wait_stopped(self) -> None:
-        await self._manager.call(self._manager.wait_stopped(self))
-
-    async def logs(self, lines: int = 40) -> builtins.list[str]:
-        path = self._manager.registry.log_path(self.name)
-        return await asyncio.to_thread(tail, path, lines)
-
-    async def info(self) -> SandboxInfo:
-        return self._manager.info_of(self._record)
-
-    async def open_socket(self, port: int | None = None) -> socket.socket:
-        record = self._record
-        template = self._manager.templates.get(record.template)
-        if port is None or (template is not None and port == template.port):
-            if template is None or template.port is None:
-                raise SandboxError(f"template {record.template!r} runs no server")
-            port = record.host_port or template.port
-        self._manager.touch(self.name)
-        return await open_socket(record.netns, port)
 
 
 class LocalSandboxManager(SandboxManager):
@@ -306,11 +91,11 @@ class LocalSandboxManager(SandboxManager):
         self.registry = Registry(settings.data_dir / "sandboxes")
         self.hosts = PreviewHosts(settings.preview_url_template, settings.port)
         self.isolation: Isolation = make_isolation(settings.sandbox_isolation)
-        self._thread: _LoopThread | None = None
+        self._thread: LoopThread | None = None
         self._thread_lock = threading.Lock()
         self._owned: dict[str, LocalSandbox] = {}
         self._name_locks: dict[str, asyncio.Lock] = {}
-        self._readers: set[_PipeReader] = set()
+        self._readers: set[PipeReader] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._touched: dict[str, float] = {}
@@ -323,24 +108,24 @@ class LocalSandboxManager(SandboxManager):
             if self._thread is None:
                 self.registry.setup()
                 write_etc_files(self.registry.etc)
-                self._thread = _LoopThread()
+                self._thread = LoopThread()
             thread = self._thread
         return await thread.call(coro)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], owned: _Owned | None = None) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], owned: Owned | None = None) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         tasks: set[asyncio.Task[Any]] = owned.tasks if owned is not None else self._background
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         task.add_done_callback(_log_failure)
 
-    def _read_pipe(self, fd: int, sink: Callable[[bytes], None]) -> _PipeReader:
-        reader = _PipeReader(asyncio.get_running_loop(), fd, sink)
+    def _read_pipe(self, fd: int, sink: Callable[[bytes], None]) -> PipeReader:
+        reader = PipeReader(asyncio.get_running_loop(), fd, sink)
         self._readers.add(reader)
         self._spawn(self._forget_reader(reader))
         return reader
 
-    async def _forget_reader(self, reader: _PipeReader) -> None:
+    async def _forget_reader(self, reader: PipeReader) -> None:
         await reader.done.wait()
         self._readers.discard(reader)
 
@@ -587,7 +372,7 @@ class LocalSandboxManager(SandboxManager):
             status=SandboxStatus.STARTING if template.start else SandboxStatus.READY,
             host_port=host_port,
         )
-        owned = _Owned(launcher=launcher, name_lock=name_lock, uid_lock=uid_lock, log=log)
+        owned = Owned(launcher=launcher, name_lock=name_lock, uid_lock=uid_lock, log=log)
         owned.sessions.add(launcher.pid)
         sandbox = LocalSandbox(self, record, owned)
         self._owned[name] = sandbox
@@ -775,7 +560,7 @@ class LocalSandboxManager(SandboxManager):
         while sandbox._record.alive():  # noqa: ASYNC110 - another process owns it: no event
             await asyncio.sleep(0.2)
 
-    async def _recover(self, sandbox: LocalSandbox, owned: _Owned) -> None:
+    async def _recover(self, sandbox: LocalSandbox, owned: Owned) -> None:
         """Start a failed server again if it exited (at most every SERVER_RESTART_AFTER
         seconds); mark it ready if it answers after all (it was slower than the timeout)."""
         template = self.templates.get(sandbox.template)
@@ -796,7 +581,7 @@ class LocalSandboxManager(SandboxManager):
         on_stdout: Callable[[bytes], None],
         on_stderr: Callable[[bytes], None] | None,
         server: bool = False,
-    ) -> tuple[asyncio.subprocess.Process, builtins.list[_PipeReader]]:
+    ) -> tuple[asyncio.subprocess.Process, builtins.list[PipeReader]]:
         """Start ``sh -c command`` in the sandbox, in a session of its own, under its limits.
 
         Its output is read into ``on_stdout`` and ``on_stderr`` (None: stderr joins stdout).
@@ -840,7 +625,7 @@ class LocalSandboxManager(SandboxManager):
             if sandbox._owned is not None
             else Log(self.registry.log_path(sandbox.name))
         )
-        stdout, stderr = _Output(log), _Output(log)
+        stdout, stderr = CommandOutput(log), CommandOutput(log)
         proc, readers = await self._run_in(
             sandbox, command, env, on_stdout=stdout.feed, on_stderr=stderr.feed
         )
