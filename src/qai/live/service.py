@@ -27,17 +27,14 @@ RETRY_MS = 2000
 async def publish(
     session: AsyncSession, project_id: str, kind: EventKind, data: dict[str, Any]
 ) -> None:
-    """Append an event to the project's log in the caller's transaction."""
+    """Append an event to the project's log in the caller's transaction; this process's open
+    streams of the project wake once it commits (other processes' streams poll)."""
     await EventRepository(session).append(Event(project_id=project_id, kind=kind, data=data))
-    if not session.info.get("qai_live_wake", set()):
-        session.info["qai_live_wake"] = set()
 
-        async def wake() -> None:
-            for project in session.info.pop("qai_live_wake", set()):
-                hub.wake(project)
+    async def wake() -> None:
+        hub.wake(project_id)
 
-        after_commit(session, wake)
-    session.info["qai_live_wake"].add(project_id)
+    after_commit(session, wake)
 
 
 async def latest_event_id(session: AsyncSession, project_id: str) -> int:

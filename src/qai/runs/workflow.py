@@ -62,6 +62,10 @@ NO_FILES = (
     "The agent finished without writing any files, so there is no app to show. Send your "
     "message again, describing the app you want built."
 )
+UNEXPECTED = (
+    "The run failed unexpectedly: {reason}. Send your message again; if it keeps failing, check "
+    "the server's log."
+)
 CRASHED = (
     "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
     "Send your message again; if it keeps happening, check the server's log."
@@ -193,7 +197,7 @@ class StepRecorder:
             )
 
 
-@DBOS.step(name="qai.run.begin")
+@DBOS.step(name="qai.run.begin", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
 async def begin_step(project_id: str, message_id: str, model_id: str | None) -> RunStart | None:
     """Mark the run running and gather what it needs; None if there is nothing to do: the
     message was answered already, or deleted with its project."""
@@ -298,7 +302,13 @@ async def code_agent_run(project_id: str, message_id: str) -> str | None:
         start = await begin_step(project_id, message_id, runtime.model.id)
         if start is None:
             return None
-        outcome = await _build(runtime, project_id, message_id, start)
+        try:
+            outcome = await _build(runtime, project_id, message_id, start)
+        except Exception as exc:
+            # Whatever broke, the message still gets its one answer (replays raise the same
+            # recorded error, so they reach the same answer).
+            log.exception("run %s failed unexpectedly", message_id)
+            outcome = Failure(UNEXPECTED.format(reason=exc))
         return await finish_step(message_id, outcome)
     finally:
         if task is not None:
