@@ -341,3 +341,20 @@ async def test_deleting_a_project_during_its_run_ends_the_run_quietly(
         assert await workflow.get_result(polling_interval_sec=0.05) is None
     async with read_session() as session:
         assert await runs.answer_of(session, message_id) is None
+
+
+async def test_the_fragment_holds_the_files_as_commands_left_them(
+    start_worker: StartWorker,
+) -> None:
+    model = scripted(
+        write({"index.html": PAGE, "notes.txt": "draft"}),
+        call("terminal", command="rm notes.txt && sed -i s/Counter/Clicks/g index.html"),
+        summary("A clicks page."),
+    )
+    await start_worker(model)
+    _, message_id = await create_project("Build a counter")
+
+    answer = await wait_for_answer(message_id)
+
+    assert answer.fragment is not None
+    assert answer.fragment.files == {"index.html": PAGE.replace("Counter", "Clicks")}

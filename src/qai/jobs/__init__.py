@@ -1,1 +1,9 @@
-"""Durable background work (DBOS): the code-agent runs and their workers."""
+"""Durable background work (DBOS): the queue of runs, its workers, enqueueing.
+
+``runtime.start``/``runtime.stop`` bring it up and down inside a process; :class:`Jobs` is the
+process's handle on DBOS.
+"""
+
+from qai.jobs._dbos import APPLICATION_VERSION, RUNS_QUEUE, TERMINAL_STATUSES, Jobs, Role
+
+__all__ = ["APPLICATION_VERSION", "RUNS_QUEUE", "TERMINAL_STATUSES", "Jobs", "Role"]

@@ -31,7 +31,7 @@ from qai.agent import (
 from qai.db import read_session, session_scope
 from qai.errors import QaiError, RunNotFound
 from qai.events import CodeAgentRun
-from qai.jobs._dbos import TERMINAL_STATUSES, Jobs
+from qai.jobs import TERMINAL_STATUSES, Jobs
 from qai.llm import ModelChoice, model_settings
 from qai.messages import service as messages
 from qai.messages.models import Message, MessageRole, MessageType
@@ -244,16 +244,15 @@ async def sandbox_step(spec: SandboxSpec, files: dict[str, str]) -> str:
 
 @DBOS.step(name="qai.run.collect")
 async def collect_step(spec: SandboxSpec, seed: dict[str, str], paths: list[str]) -> dict[str, str]:
-    """The app's files as they are in the sandbox now (a command may have changed some)."""
+    """The written files as they are in the sandbox now: a command may have changed or deleted
+    some since they were written."""
     try:
         sandbox = await open_sandbox(spec.name, spec.template, seed)
-        found = await sandbox.read_files(paths)
+        present = set(await sandbox.list_files())
+        return await sandbox.read_files([path for path in paths if path in present])
     except QaiError as exc:
         log.warning("could not read back %s's files (%s); keeping what was written", spec.name, exc)
         return {path: seed[path] for path in paths if path in seed}
-    return {
-        path: found.get(path, seed.get(path, "")) for path in paths if path in found or path in seed
-    }
 
 
 async def _save(run_id: str, outcome: Outcome) -> str | None:
