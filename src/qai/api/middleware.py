@@ -6,15 +6,18 @@ Written as plain ASGI (no BaseHTTPMiddleware) so it adds little to every request
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.metrics import Metrics
+from qai.common.hot import HotRead
+from qai.messages.router import HOT_READS as MESSAGE_HOT_READS
+from qai.projects.router import HOT_READS as PROJECT_HOT_READS
 
 access_log = logging.getLogger("qai.access")
 log = logging.getLogger("qai.api")
@@ -30,14 +33,25 @@ def _error_body(code: str, message: str, request_id: str) -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message, "requestId": request_id}})
 
 
+# The API's most frequent reads, answered here when they can be (see ``qai.common.hot``).
+HOT_READS: tuple[HotRead, ...] = (*PROJECT_HOT_READS, *MESSAGE_HOT_READS)
+
+
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        access_log: bool,
+        hot_reads: tuple[HotRead, ...] = HOT_READS,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        self.hot_reads = hot_reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +68,8 @@ class RequestContextMiddleware:
             elif name == b"content-length":
                 content_length = value
         if not request_id:
-            request_id = uuid.uuid4().hex
+            # A correlation id, not a secret: no need for the OS's randomness on every request.
+            request_id = f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status = 500
@@ -152,6 +167,22 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
+
+    async def _answer_hot(self, scope: Scope, send: Send) -> bool:
+        for hot in self.hot_reads:
+            response = await hot.answer(scope)
+            if response is not None:
+                scope["route"] = hot  # its ``path`` names the route in metrics, as FastAPI's
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status_code,
+                        "headers": response.raw_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": response.body})
+                return True
+        return False
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:

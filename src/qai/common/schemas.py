@@ -10,7 +10,10 @@ from pydantic.alias_generators import to_camel
 
 
 def iso_utc(value: datetime) -> str:
-    """``2025-10-19T20:01:48.123Z``, as JavaScript's ``toISOString`` writes it."""
+    """``2025-10-19T20:01:48.123Z``, as JavaScript's ``toISOString`` writes it (values are naive
+    UTC, as both engines store them)."""
+    if value.tzinfo is None and value.year >= 1000:
+        return value.isoformat(timespec="milliseconds") + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

@@ -6,8 +6,10 @@ foreign keys on; on every engine, statements slower than the threshold are logge
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.expression import Select
 
 from qai.settings import Settings, get_settings
 
 log = logging.getLogger("qai.db")
+
+AnySelect = Select[*tuple[Any, ...]]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -39,6 +44,7 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     stats: QueryStats = field(default_factory=QueryStats)
+    reads: DriverReads | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +62,8 @@ class Database:
         return {"size": 0, "checked_out": 0, "overflow": 0}
 
     async def dispose(self) -> None:
+        if self.reads is not None:
+            await self.reads.close()
         await self.engine.dispose()
 
 
@@ -71,6 +79,7 @@ def sqlite_path(url: str | URL) -> Path | None:
 def create_database(settings: Settings) -> Database:
     url = settings.sqlalchemy_url
     kwargs: dict[str, Any] = {"echo": settings.db_echo}
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": "qai"}}
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +99,7 @@ def create_database(settings: Settings) -> Database:
             # Our sessions always end with commit or rollback, so the pool's rollback-on-return
             # is a wasted round trip on every request.
             pool_reset_on_return=None,
-            connect_args={"server_settings": {"application_name": "qai"}},
+            connect_args=connect_args,
         )
     engine = create_async_engine(url, **kwargs)
     database = Database(
@@ -100,8 +109,92 @@ def create_database(settings: Settings) -> Database:
     )
     if path is not None:
         _configure_sqlite(engine)
+    elif engine.dialect.name == "postgresql":
+        database.reads = DriverReads(engine, connect_args, settings.db_pool_size)
     _watch_slow_queries(database)
     return database
+
+
+class DriverReads:
+    """The hot API reads on PostgreSQL, run by asyncpg itself from a small pool of its own.
+
+    A read that one statement answers needs no transaction, no session and no ORM: through
+    SQLAlchemy's session it cost BEGIN + SELECT + ROLLBACK and, in CPU, several times the
+    statement itself (pool checkout, result processing). Here each read is its one statement,
+    prepared once per connection (asyncpg's statement cache) from the SQL SQLAlchemy compiles
+    once per statement object, so the queries are still written, and typed, in the
+    repositories. Connections are kept (no reset on release: autocommit reads leave no state),
+    so no introspection or reset statements run on the hot path.
+    """
+
+    # SQLAlchemy's own options in the dialect's connect arguments, unknown to asyncpg.
+    _SQLALCHEMY_ONLY = (
+        "async_creator_fn",
+        "prepared_statement_cache_size",
+        "prepared_statement_name_func",
+    )
+
+    def __init__(self, engine: AsyncEngine, connect_args: dict[str, Any], size: int) -> None:
+        self.engine = engine
+        _, options = engine.dialect.create_connect_args(engine.url)
+        for name in self._SQLALCHEMY_ONLY:
+            options.pop(name, None)
+        self.options = {**options, **connect_args}
+        self.size = size
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+        self._sql: dict[AnySelect, tuple[str, tuple[str, ...]]] = {}
+
+    def sql(self, statement: AnySelect) -> tuple[str, tuple[str, ...]]:
+        """The statement's SQL for asyncpg and its parameter names in order (compiled once)."""
+        found = self._sql.get(statement)
+        if found is None:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            if compiled._bind_processors:  # a parameter asyncpg could not take as it is
+                raise TypeError(f"parameters need processing: {compiled.string}")
+            found = (compiled.string, tuple(compiled.positiontup or ()))
+            self._sql[statement] = found
+        return found
+
+    async def pool(self) -> Any:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    import asyncpg  # type: ignore[import-untyped]
+
+                    self._pool = await asyncpg.create_pool(
+                        min_size=0, max_size=self.size, reset=_keep_session, **self.options
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+async def _keep_session(_connection: Any) -> None:
+    """Nothing to reset: these connections only ever run single autocommit reads."""
+
+
+async def read_rows(statement: AnySelect, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    """The rows of one read statement, run outside any transaction, as positional tuples.
+
+    For the hot API reads, where one statement answers the request (or a second statement's
+    own snapshot is fine, as an existence check after an empty page). On PostgreSQL see
+    :class:`DriverReads`; elsewhere it is a plain Core execution.
+    """
+    database = get_database()
+    if database.reads is None:
+        async with database.engine.connect() as connection:
+            return (await connection.execute(statement, params)).all()
+    sql, names = database.reads.sql(statement)
+    pool = await database.reads.pool()
+    started = time.perf_counter()
+    rows: Sequence[Sequence[Any]] = await pool.fetch(sql, *[params[name] for name in names])
+    database.stats.statements += 1
+    _note_duration(database, sql, time.perf_counter() - started)
+    return rows
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -116,7 +209,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def _watch_slow_queries(database: Database) -> None:
-    threshold = database.settings.db_slow_query_ms / 1000
     stats = database.stats
     sync_engine = database.engine.sync_engine
 
@@ -131,12 +223,13 @@ def _watch_slow_queries(database: Database) -> None:
         _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
     ) -> None:
         stats.statements += 1
-        elapsed = time.perf_counter() - context._qai_started
-        if elapsed >= threshold:
-            stats.slow_queries += 1
-            log.warning(
-                "slow query: %.1f ms: %s", elapsed * 1000, " ".join(statement.split())[:500]
-            )
+        _note_duration(database, statement, time.perf_counter() - context._qai_started)
+
+
+def _note_duration(database: Database, statement: str, elapsed: float) -> None:
+    if elapsed >= database.settings.db_slow_query_ms / 1000:
+        database.stats.slow_queries += 1
+        log.warning("slow query: %.1f ms: %s", elapsed * 1000, " ".join(statement.split())[:500])
 
 
 _database: Database | None = None

@@ -2,19 +2,93 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select, tuple_
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, Text, bindparam, cast, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qai.common.pagination import Cursor
+from qai.db.engine import read_rows
 from qai.messages.models import Fragment, Message
 
 
-def _with_fragment() -> Select[tuple[Message]]:
+def _with_fragment() -> Select[Message]:
     # One statement for a page of history and its fragments: no N+1 whatever its length.
     return select(Message).outerjoin(Message.fragment).options(contains_eager(Message.fragment))
+
+
+# The JSON API's history: plain rows from statements built once, run by ``read_rows`` (one
+# statement, no transaction, no ORM objects). A fragment's files come as the stored JSON text,
+# which the API embeds as it is instead of decoding and encoding it again.
+_HISTORY = (
+    select(
+        Message.id,
+        Message.content,
+        Message.role,
+        Message.type,
+        Message.created_at,
+        Message.updated_at,
+        Message.project_id,
+        Fragment.id,
+        Fragment.message_id,
+        Fragment.sandbox_url,
+        Fragment.title,
+        cast(Fragment.files, Text),
+        Fragment.summary,
+        Fragment.created_at,
+        Fragment.updated_at,
+    )
+    .outerjoin(Fragment, Fragment.message_id == Message.id)
+    .where(Message.project_id == bindparam("project_id"))
+    .limit(bindparam("limit"))
+)
+_POSITION = tuple_(Message.created_at, Message.id)
+_CURSOR = tuple_(
+    bindparam("created_at", type_=Message.created_at.type), bindparam("id", type_=Text())
+)
+_OLDEST = _HISTORY.order_by(Message.created_at, Message.id)
+_OLDEST_AFTER = _OLDEST.where(_POSITION > _CURSOR)
+_NEWEST = _HISTORY.order_by(Message.created_at.desc(), Message.id.desc())
+_NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
+
+# (id, content, role, type, created_at, updated_at, project_id, then the fragment's id,
+# message_id, sandbox_url, title, files as JSON text, summary, created_at, updated_at or Nones)
+HistoryRow = Sequence[Any]
+
+
+async def history_oldest_first(
+    project_id: str, *, limit: int, after: Cursor | None
+) -> Sequence[HistoryRow]:
+    """Up to ``limit`` messages of a project, oldest first, strictly after ``after``."""
+    if after is None:
+        return await read_rows(_OLDEST, {"project_id": project_id, "limit": limit})
+    return await read_rows(
+        _OLDEST_AFTER,
+        {"project_id": project_id, "limit": limit, "created_at": after.created_at, "id": after.id},
+    )
+
+
+async def history_newest_before(
+    project_id: str, *, limit: int, before: Cursor | None
+) -> list[HistoryRow]:
+    """Up to ``limit`` messages strictly before ``before`` (or the newest), oldest first."""
+    if before is None:
+        rows = await read_rows(_NEWEST, {"project_id": project_id, "limit": limit})
+    else:
+        rows = await read_rows(
+            _NEWEST_BEFORE,
+            {
+                "project_id": project_id,
+                "limit": limit,
+                "created_at": before.created_at,
+                "id": before.id,
+            },
+        )
+    return list(reversed(rows))
 
 
 class MessageRepository:

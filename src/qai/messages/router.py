@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from qai.api.responses import errors
+from qai.common.hot import HotRead, flag, text, whole_number
+from qai.common.pagination import Cursor
+from qai.common.responses import json_response
 from qai.db import read_session, session_scope
-from qai.errors import BadRequest
+from qai.errors import BadRequest, ProjectNotFound
 from qai.messages import service
 from qai.messages.models import Fragment, Message
-from qai.messages.schemas import FragmentOut, MessageCreate, MessageOut, MessagePage
+from qai.messages.repository import HistoryRow, history_newest_before, history_oldest_first
+from qai.messages.schemas import (
+    FragmentOut,
+    MessageCreate,
+    MessageOut,
+    MessagePage,
+    history_page_json,
+    new_message_json,
+)
+from qai.projects.repository import project_exists
 from qai.projects.router import ProjectId, check_project_id
 
 router = APIRouter(tags=["messages"])
+HISTORY_PAGE_MAX = 500
 
 
 def fragment_out(fragment: Fragment) -> FragmentOut:
@@ -43,50 +56,61 @@ def message_out(message: Message) -> MessageOut:
     )
 
 
+def _cursor_of(row: HistoryRow) -> str:
+    return Cursor(row[4], row[0]).encode()
+
+
 @router.get(
     "/api/projects/{project_id}/messages",
     summary="A project's messages, oldest first, each with its fragment or null",
+    response_model=MessagePage,
     responses=errors(400, 404),
 )
 async def list_messages(
     project_id: ProjectId,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 100,
     cursor: Annotated[str | None, Query(description="nextCursor: newer messages")] = None,
     before: Annotated[str | None, Query(description="prevCursor: older messages")] = None,
     latest: Annotated[
         bool, Query(description="Start from the newest messages instead of the oldest")
     ] = False,
-) -> MessagePage:
+) -> Response:
+    """The same pages as ``service.list_messages``, read as rows and answered as JSON bytes
+    (the project's hot read: one statement for a non-empty page)."""
     if cursor is not None and (before is not None or latest):
         raise BadRequest("Pass either cursor or before/latest, not both")
-    async with read_session() as session:
-        page = await service.list_messages(
-            session,
-            check_project_id(project_id),
-            limit=limit,
-            cursor=cursor,
-            before=before,
-            latest=latest,
-        )
-    return MessagePage(
-        items=[message_out(m) for m in page.items],
-        next_cursor=page.next_cursor,
-        prev_cursor=page.prev_cursor,
-    )
+    check_project_id(project_id)
+    next_cursor = prev_cursor = None
+    if before is not None or latest:
+        point = Cursor.decode(before) if before else None
+        rows = await history_newest_before(project_id, limit=limit + 1, before=point)
+        more = len(rows) > limit
+        items = rows[1:] if more else rows
+        prev_cursor = _cursor_of(items[0]) if more and items else None
+    else:
+        after = Cursor.decode(cursor) if cursor else None
+        found = await history_oldest_first(project_id, limit=limit + 1, after=after)
+        items = list(found[:limit])
+        next_cursor = _cursor_of(items[-1]) if len(found) > limit and items else None
+    # A non-empty page proves the project exists: only an empty one costs a second query.
+    if not items and not await project_exists(project_id):
+        raise ProjectNotFound()
+    return json_response(history_page_json(items, next_cursor, prev_cursor))
 
 
 @router.post(
     "/api/projects/{project_id}/messages",
     status_code=status.HTTP_201_CREATED,
     summary="Send a message to the agent; starts a run",
+    response_model=MessageOut,
     responses=errors(400, 404, 413),
 )
-async def create_message(project_id: ProjectId, body: MessageCreate) -> MessageOut:
+async def create_message(project_id: ProjectId, body: MessageCreate) -> Response:
     async with session_scope() as session:
         message = await service.create_user_message(
             session, check_project_id(project_id), body.value
         )
-    return message_out(message)
+    return json_response(new_message_json(message), status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -108,3 +132,17 @@ async def messages_without_project_id() -> None:
         "Project ID is required",
         issues=[{"path": ["projectId"], "message": "Project ID is required"}],
     )
+
+
+HOT_READS = (
+    HotRead(
+        "/api/projects/{project_id}/messages",
+        list_messages,
+        {
+            "limit": whole_number(1, HISTORY_PAGE_MAX),
+            "cursor": text,
+            "before": text,
+            "latest": flag,
+        },
+    ),
+)

@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, delete, select, tuple_, update
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, Text, bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor
 from qai.db.base import utcnow
+from qai.db.engine import read_rows
 from qai.projects.models import Project, ProjectOptions
 
 
-def _with_template() -> Select[tuple[Project, str | None]]:
+def _with_template() -> Select[Project, str | None]:
     return select(Project, ProjectOptions.template).outerjoin(
         ProjectOptions, ProjectOptions.project_id == Project.id
+    )
+
+
+# The JSON API's hot reads: plain rows from statements built once, run by ``read_rows`` (one
+# statement, no transaction, no ORM objects).
+_ROWS = select(
+    Project.id, Project.name, Project.created_at, Project.updated_at, ProjectOptions.template
+).outerjoin(ProjectOptions, ProjectOptions.project_id == Project.id)
+_ROW_BY_ID = _ROWS.where(Project.id == bindparam("project_id"))
+_NEWEST = _ROWS.order_by(Project.created_at.desc(), Project.id.desc()).limit(bindparam("limit"))
+_NEWEST_AFTER = _NEWEST.where(
+    tuple_(Project.created_at, Project.id)
+    < tuple_(bindparam("created_at", type_=Project.created_at.type), bindparam("id", type_=Text()))
+)
+_EXISTS = select(Project.id).where(Project.id == bindparam("project_id"))
+
+# (id, name, created_at, updated_at, template)
+ProjectRow = Sequence[Any]
+
+
+async def project_row(project_id: str) -> ProjectRow | None:
+    rows = await read_rows(_ROW_BY_ID, {"project_id": project_id})
+    return rows[0] if rows else None
+
+
+async def project_exists(project_id: str) -> bool:
+    return bool(await read_rows(_EXISTS, {"project_id": project_id}))
+
+
+async def newest_project_rows(*, limit: int, after: Cursor | None) -> Sequence[ProjectRow]:
+    """Up to ``limit`` projects, newest first, strictly after ``after`` in that order."""
+    if after is None:
+        return await read_rows(_NEWEST, {"limit": limit})
+    return await read_rows(
+        _NEWEST_AFTER, {"limit": limit, "created_at": after.created_at, "id": after.id}
     )
 
 

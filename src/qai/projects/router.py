@@ -7,15 +7,27 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from qai.api.responses import errors
-from qai.db import read_session, session_scope
-from qai.errors import BadRequest
+from qai.common.hot import HotRead, text, whole_number
+from qai.common.pagination import Cursor
+from qai.common.responses import json_response
+from qai.db import session_scope
+from qai.errors import BadRequest, ProjectNotFound
 from qai.projects import service
-from qai.projects.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectRename
+from qai.projects.repository import newest_project_rows, project_row
+from qai.projects.schemas import (
+    ProjectCreate,
+    ProjectOut,
+    ProjectPage,
+    ProjectRename,
+    project_json,
+    project_page_json,
+)
 from qai.settings import get_settings
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 ProjectId = Annotated[str, Path(description="The project's id.")]
+PAGE_MAX = 200
 
 
 def check_project_id(project_id: str) -> str:
@@ -27,38 +39,54 @@ def check_project_id(project_id: str) -> str:
     return project_id
 
 
-@router.get("", summary="Projects, newest first", responses=errors(400))
+# The hot reads (project list and get) answer one statement's rows as JSON bytes: no session,
+# no transaction round trips, no ORM objects, no Pydantic pass (see docs/benchmarks.md). The
+# same rules as ``service.list_projects`` / ``service.get_project``.
+
+
+@router.get(
+    "",
+    summary="Projects, newest first",
+    response_model=ProjectPage,
+    responses=errors(400),
+)
 async def list_projects(
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
-) -> ProjectPage:
-    async with read_session() as session:
-        page = await service.list_projects(session, limit=limit, cursor=cursor)
-    return ProjectPage(
-        items=[ProjectOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor
-    )
+) -> Response:
+    after = Cursor.decode(cursor) if cursor else None
+    rows = await newest_project_rows(limit=limit + 1, after=after)
+    items = rows[:limit]
+    more = len(rows) > limit
+    next_cursor = Cursor(items[-1][2], items[-1][0]).encode() if more and items else None
+    return json_response(project_page_json(items, next_cursor))
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a project and its first message; starts the agent",
+    response_model=ProjectOut,
     responses=errors(400, 413),
 )
-async def create_project(body: ProjectCreate) -> ProjectOut:
+async def create_project(body: ProjectCreate) -> Response:
     template = body.template or get_settings().default_template
     async with session_scope() as session:
         project, _ = await service.create_project_with_first_message(
             session, body.value, template=template
         )
-    return ProjectOut.model_validate(project)
+    row = (project.id, project.name, project.created_at, project.updated_at, project.template)
+    return json_response(project_json(row), status.HTTP_201_CREATED)
 
 
-@router.get("/{project_id}", summary="One project", responses=errors(400, 404))
-async def get_project(project_id: ProjectId) -> ProjectOut:
-    async with read_session() as session:
-        project = await service.get_project(session, check_project_id(project_id))
-    return ProjectOut.model_validate(project)
+@router.get(
+    "/{project_id}", summary="One project", response_model=ProjectOut, responses=errors(400, 404)
+)
+async def get_project(project_id: ProjectId) -> Response:
+    row = await project_row(check_project_id(project_id))
+    if row is None:
+        raise ProjectNotFound()
+    return json_response(project_json(row))
 
 
 @router.patch("/{project_id}", summary="Rename a project", responses=errors(400, 404, 413))
@@ -78,3 +106,9 @@ async def delete_project(project_id: ProjectId) -> Response:
     async with session_scope() as session:
         await service.delete_project(session, check_project_id(project_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+HOT_READS = (
+    HotRead("/api/projects", list_projects, {"limit": whole_number(1, PAGE_MAX), "cursor": text}),
+    HotRead("/api/projects/{project_id}", get_project),
+)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from qai.common.schemas import Input, Schema, Timestamp
+from qai.common.schemas import Input, Schema, Timestamp, iso_utc
 from qai.projects.service import NAME_MAX, PROMPT_MAX
 
 TemplateName = Literal["web", "nextjs"]
@@ -60,3 +61,22 @@ class ProjectPage(Schema):
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end."
     )
+
+
+# ProjectOut and ProjectPage written straight as JSON-ready dictionaries (same names, same order),
+# for the routes that answer with bytes built by orjson.
+
+
+def project_json(row: Sequence[Any]) -> dict[str, Any]:
+    """ProjectOut of an ``(id, name, created_at, updated_at, template)`` row."""
+    return {
+        "id": row[0],
+        "name": row[1],
+        "createdAt": iso_utc(row[2]),
+        "updatedAt": iso_utc(row[3]),
+        "template": row[4],
+    }
+
+
+def project_page_json(rows: Sequence[Sequence[Any]], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": [project_json(row) for row in rows], "nextCursor": next_cursor}
