@@ -46,7 +46,7 @@ async def test_history_from_the_original_app_gets_finished_runs(
             connection.execute(
                 text(
                     'INSERT INTO "Message" (id, content, role, type, "createdAt", "updatedAt", '
-                    '"projectId") VALUES (:id, :content, :role, :type, :at, :at, \'p\')'
+                    "\"projectId\") VALUES (:id, :content, :role, :type, :at, :at, 'p')"
                 ),
                 {"id": ident, "content": ident, "role": role, "type": kind, "at": at},
             )
