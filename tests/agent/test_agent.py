@@ -269,8 +269,9 @@ async def test_runs_of_a_project_go_in_order_and_projects_in_parallel(
         prompt = prompts_in(history)[-1]
         started = time.monotonic()
         await asyncio.sleep(0.4)
+        first_start = spans.get(prompt, (started, 0.0))[0]
+        spans[prompt] = (first_start, time.monotonic())  # from its first turn to its last
         if turn_of(history) == 0:
-            spans[prompt] = (started, time.monotonic())
             return write({"index.html": prompt})
         return summary(prompt)
 
