@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic_ai import models as pydantic_ai_models
 from sqlalchemy.engine import make_url
 
 from qai import events
@@ -28,7 +29,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("QAI_TEST_REQUIRE_POSTGRES") == "1"
 
-# No test may reach a real model provider.
+# No test may reach a real model provider: pydantic-ai refuses model requests unless a test
+# allows them (for the local fake server only), and no real key is in the environment.
+pydantic_ai_models.ALLOW_MODEL_REQUESTS = False
 os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("ANTHROPIC_API_KEY", None)
 for name in list(os.environ):
@@ -76,7 +79,9 @@ def create_pg_database(template: str | None = None) -> str:
 
 
 def drop_pg_database(name: str) -> None:
+    """Drop a test database and the durable-run database QAI made beside it, if any."""
     pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_execute(f'DROP DATABASE IF EXISTS "{name}_dbos" WITH (FORCE)')
 
 
 def free_port() -> int:

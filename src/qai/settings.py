@@ -229,7 +229,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_preview_template(cls, value: str) -> str:
         if "{sandbox}" not in value:
-            raise ValueError("must contain {sandbox}, e.g. http://{sandbox}.preview.localhost:{port}")
+            raise ValueError(
+                "must contain {sandbox}, e.g. http://{sandbox}.preview.localhost:{port}"
+            )
         return value
 
     @property
@@ -306,7 +308,9 @@ def reset_settings_cache() -> None:
 
 
 def env_name(field: str) -> str:
-    return "DATABASE_URL / QAI_DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
+    return (
+        "DATABASE_URL / QAI_DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
+    )
 
 
 def settings_table() -> list[tuple[str, str, str]]:
@@ -314,7 +318,9 @@ def settings_table() -> list[tuple[str, str, str]]:
     rows = []
     for name, info in Settings.model_fields.items():
         if info.default_factory is not None:
-            default = "~/.local/share/qai ($XDG_DATA_HOME/qai)" if name == "data_dir" else "computed"
+            default = (
+                "~/.local/share/qai ($XDG_DATA_HOME/qai)" if name == "data_dir" else "computed"
+            )
         elif info.default is None:
             default = "unset"
         else:

@@ -29,7 +29,11 @@ async def test_create_project_answers_201_and_starts_a_run(client: httpx.AsyncCl
     [first] = messages["items"]
     # The run for the first message was queued (this app only enqueues; no worker executes).
     [run] = (await client.get(f"/api/projects/{project['id']}/runs")).json()["items"]
-    assert (run["id"], run["messageId"], run["projectId"]) == (first["id"], first["id"], project["id"])
+    assert (run["id"], run["messageId"], run["projectId"]) == (
+        first["id"],
+        first["id"],
+        project["id"],
+    )
     assert {k: first[k] for k in ("content", "role", "type", "projectId", "fragment")} == {
         "content": "a todo app",
         "role": "USER",
