@@ -3,40 +3,21 @@ services (as the agent's runs make it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
-import pytest
-from fastapi import FastAPI
-
-from qai.api import create_app
 from qai.db import session_scope
 from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.service import ProjectView
-from qai.settings import Settings
+from tests.api.conftest import app, client
+
+__all__ = ["app", "client"]  # the API tests' fixtures: the app in-process and a client for it
 
 KANBAN_FILES = {
     "index.html": '<!doctype html>\n<h1>Kanban</h1>\n<script src="app.js"></script>\n',
     "app.js": "const columns = ['To do', 'Doing', 'Done'];\nconsole.log(columns);\n",
     "styles/main.css": "h1 { color: rebeccapurple; }\n",
 }
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, role="api")
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-        yield http
 
 
 async def make_project(prompt: str = "Build a kanban board") -> ProjectView:

@@ -85,7 +85,7 @@ async def test_home_with_a_bad_cursor_is_a_page_that_says_so(client: httpx.Async
 async def test_pages_forbid_scripts_from_anywhere_else(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
     policy = response.headers["content-security-policy"]
-    assert "script-src 'self'" in policy
+    assert policy.startswith("default-src 'self'; script-src 'self'; ")
     assert "frame-ancestors 'none'" in policy
 
 

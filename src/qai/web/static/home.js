@@ -9,8 +9,8 @@ const box = promptBox(form, async (value) => {
   window.location.assign(`/projects/${encodeURIComponent(project.id)}`);
 });
 
-document.querySelectorAll("[data-template-prompt]").forEach((button) => {
-  button.addEventListener("click", () => box.fill(button.dataset.templatePrompt));
+document.querySelectorAll("[data-example]").forEach((button) => {
+  button.addEventListener("click", () => box.fill(button.dataset.example));
 });
 
 const more = document.getElementById("more-projects");

@@ -331,12 +331,8 @@ workspace.addEventListener("click", (event) => {
   }
   if (event.target.closest("[data-refresh-preview]")) {
     const frame = workspace.querySelector(".preview-frame");
-    // A cross-origin frame cannot be reloaded from here; loading its address again does it.
-    const address = frame.src;
-    frame.src = "about:blank";
-    requestAnimationFrame(() => {
-      frame.src = address;
-    });
+    // A cross-origin frame cannot be reloaded from here; setting its address again loads it.
+    frame.src = frame.getAttribute("src");
   }
 });
 
