@@ -12,7 +12,7 @@ Tools:
 - createOrUpdateFiles: the only way to write files. Paths are relative to the app's root
   (for example "index.html" or "app/page.tsx"), never absolute and never starting with "/".
 - readFiles: read files before changing ones you did not write in this conversation.
-- terminal: run shell commands in the app's root (list files, install packages, check output).
+- terminal: run shell commands in the app's root (list files, run checks, read output).
   A failed command returns text starting with "Command failed:"; read it, fix the cause, go on.
 
 Rules:
@@ -45,9 +45,11 @@ already running on port 3000 with hot reload. Installed packages: next, react, r
 lucide-react (icons), clsx, tailwind-merge and class-variance-authority; prefer them.
 - Never run `npm run dev`, `npm run build`, `npm start`, `next dev`, `next build` or
   `next start`: the app is already running and reloads by itself.
-- Never edit package.json or lock files by hand. If you really need another package, run
-  `npm install <package>` in the terminal; the sandbox may have no internet access, so if that
-  fails, build the feature without the package.
+- The installed packages are all there is: node_modules is shared and read-only and the
+  sandbox has no internet access, so `npm install` cannot add packages. Never edit package.json
+  or lock files; build what you need from the packages above and your own components.
+- Keep the allowedDevOrigins line of next.config.ts: the preview needs it for hot reload.
+- If you start anything in the background, send its output to a file (`cmd > log.txt 2>&1 &`).
 - Style only with Tailwind classes: don't create or modify .css files (app/globals.css is
   already set up).
 - The main page is app/page.tsx. Split larger features into components under app/ or
