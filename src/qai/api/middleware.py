@@ -129,6 +129,8 @@ class RequestContextMiddleware:
                 await send_error(
                     413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
                 )
+            elif scope["method"] == "GET" and await self._answer_hot(scope, send_with_id):
+                pass
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
