@@ -58,58 +58,67 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def _page(title: str, heading: str, accent: str) -> str:
-    columns = "".join(
-        f'<section class="col"><h2>{name}</h2>'
-        + "".join(f'<article class="card">{card}</article>' for card in cards)
-        + "</section>"
-        for name, cards in (
-            ("To do", ["Write the launch post", "Plan the sprint"]),
-            ("In progress", ["Design the landing page"]),
-            ("Done", ["Set up the repository", "Pick a name"]),
-        )
-    )
-    return f"""<!doctype html>
+def _app(heading: str, accent: str) -> dict[str, str]:
+    """A small kanban app in three files, as an agent would write it."""
+    index = f"""<!doctype html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-  body {{ margin: 0; font-family: system-ui, sans-serif; background: #f4f5f7; color: #172b4d; }}
-  header {{ padding: 20px 24px; background: {accent}; color: #fff; }}
-  h1 {{ margin: 0; font-size: 24px; }}
-  main {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 16px; padding: 24px; }}
-  .col {{ background: #ebecf0; border-radius: 10px; padding: 12px; }}
-  .col h2 {{ margin: 0 0 10px; font-size: 14px; text-transform: uppercase; color: #5e6c84; }}
-  .card {{ background: #fff; border-radius: 8px; padding: 10px 12px; margin-bottom: 8px;
-          box-shadow: 0 1px 2px rgba(9,30,66,.25); }}
-</style>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Kanban</title>
+  <link rel="stylesheet" href="style.css">
 </head>
 <body>
-<header><h1>{heading}</h1></header>
-<main>{columns}</main>
+  <header><h1>{heading}</h1></header>
+  <main id="board"></main>
+  <script src="script.js"></script>
 </body>
 </html>
 """
+    style = f"""body {{ margin: 0; font-family: system-ui, sans-serif; background: #f4f5f7; }}
+header {{ padding: 20px 24px; background: {accent}; color: #fff; }}
+h1 {{ margin: 0; font-size: 24px; }}
+main {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 16px; padding: 24px; }}
+.column {{ background: #ebecf0; border-radius: 10px; padding: 12px; }}
+.column h2 {{ margin: 0 0 10px; font-size: 14px; text-transform: uppercase; color: #5e6c84; }}
+.card {{ background: #fff; border-radius: 8px; padding: 10px 12px; margin-bottom: 8px;
+        box-shadow: 0 1px 2px rgba(9, 30, 66, 0.25); color: #172b4d; }}
+"""
+    script = """const columns = {
+  "To do": ["Write the launch post", "Plan the sprint"],
+  "In progress": ["Design the landing page"],
+  "Done": ["Set up the repository", "Pick a name"],
+};
+
+const board = document.getElementById("board");
+for (const [name, cards] of Object.entries(columns)) {
+  const column = document.createElement("section");
+  column.className = "column";
+  column.innerHTML = `<h2>${name}</h2>`;
+  for (const text of cards) {
+    const card = document.createElement("article");
+    card.className = "card";
+    card.textContent = text;
+    column.append(card);
+  }
+  board.append(column);
+}
+"""
+    return {"index.html": index, "style.css": style, "script.js": script}
 
 
-KANBAN_PAGE = _page("Kanban", "Kanban from QAI", "#4338ca")
-GREEN_PAGE = _page("Kanban", "Green kanban from QAI", "#067647")
+KANBAN_APP = _app("Kanban from QAI", "#4338ca")
+GREEN_APP = _app("Green kanban from QAI", "#067647")
 MODEL_FAILURE_PROMPT = "explode"
 
 
-def _build(match: str, page: str, summary: str) -> dict[str, Any]:
+def _build(match: str, files: dict[str, str], summary: str) -> dict[str, Any]:
+    written = [{"path": path, "content": content} for path, content in files.items()]
     return {
         "match": match,
         "turns": [
             {
-                "tool_calls": [
-                    {
-                        "name": "createOrUpdateFiles",
-                        "arguments": {"files": [{"path": "index.html", "content": page}]},
-                    }
-                ],
+                "tool_calls": [{"name": "createOrUpdateFiles", "arguments": {"files": written}}],
                 "delay": 0.3,
             },
             # Long enough for the page to show the step before the answer.
@@ -121,12 +130,12 @@ def _build(match: str, page: str, summary: str) -> dict[str, Any]:
 # The scripted model: the newest user message picks the conversation by the text it contains.
 SCRIPT: dict[str, Any] = {
     "conversations": [
-        _build("green", GREEN_PAGE, "Made the kanban board's header green."),
+        _build("green", GREEN_APP, "Made the kanban board's header green."),
         {
             "match": MODEL_FAILURE_PROMPT,
             "turns": [{"fail": {"status": 401, "times": 1000, "message": "Incorrect API key"}}],
         },
-        _build("", KANBAN_PAGE, "A kanban board with To do, In progress and Done columns."),
+        _build("", KANBAN_APP, "A kanban board with To do, In progress and Done columns."),
     ]
 }
 

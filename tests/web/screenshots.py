@@ -64,7 +64,9 @@ def take(out: Path) -> list[Path]:
             # Light shows the running app, dark its code (both show code until previews work).
             if scheme == "light" and preview_is_served(server, sandbox_url):
                 preview = page.frame_locator(".preview-frame")
-                expect(preview.get_by_role("heading")).to_contain_text("kanban", timeout=60_000)
+                expect(preview.get_by_role("heading", level=1)).to_contain_text(
+                    "kanban", timeout=60_000
+                )
             else:
                 page.get_by_role("tab", name="Code").click()
                 expect(page.locator(".code-content .hl")).to_be_visible()

@@ -136,6 +136,10 @@ def test_build_from_home_watch_it_live_then_follow_up(page: Page, qai: LiveServe
     code.get_by_role("button", name="Copy").click()
     expect(page.get_by_text("Code copied to the clipboard")).to_be_visible()
     assert "Kanban from QAI" in page.evaluate("navigator.clipboard.readText()")
+    code.get_by_role("link", name="script.js").click()
+    expect(code.locator(".breadcrumb [aria-current=page]")).to_have_text("script.js")
+    expect(code.get_by_role("link", name="script.js")).to_have_attribute("aria-current", "true")
+    expect(code.locator(".code-content .hl .kd").first).to_have_text("const")
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download zip").click()
