@@ -56,12 +56,19 @@ def qai(
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser context per test; any uncaught script error fails the test."""
+    """A fresh browser context per test; an uncaught script error, or anything the page's
+    Content-Security-Policy blocked, fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light")
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield tab
     context.close()
     assert not errors, f"script errors on the page: {errors}"
