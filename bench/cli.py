@@ -335,7 +335,7 @@ class Runner:
         (self.dir / "report.json").write_bytes(
             orjson.dumps(self.results, option=orjson.OPT_INDENT_2)
         )
-        markdown = report.markdown(self.results)
+        markdown = report.markdown(self.results, self.dir)
         (self.dir / "report.md").write_text(markdown)
         latest = self.options.out / "latest"
         if latest.is_symlink() or latest.exists():
@@ -432,7 +432,8 @@ class Runner:
                         self.say(
                             f"  {target} {endpoint.key} c={c}: {result.rps:.0f} req/s "
                             f"p50 {result.p50_ms:.2f} ms p99 {result.p99_ms:.2f} ms "
-                            f"cpu {sample.cpu_cores:.2f} ({entry['cpu_ms_per_request']:.3f} ms/req) "
+                            f"cpu {sample.cpu_cores:.2f} "
+                            f"({entry['cpu_ms_per_request']:.3f} ms/req) "
                             f"rss {sample.peak_rss_mb:.0f} MB load {entry['loadavg']:.1f}"
                             + (f" ERRORS {result.errors}/{result.non_2xx}" if errors else "")
                         )
@@ -517,7 +518,8 @@ class Runner:
                         result = self.wrk(server, endpoint, 16, self.options.duration)
                         self.results["scale"].setdefault(endpoint.key, {})[size] = asdict(result)
                         self.say(
-                            f"  scale {size} {endpoint.key}: {result.rps:.0f} req/s p50 {result.p50_ms:.2f} ms"
+                            f"  scale {size} {endpoint.key}: {result.rps:.0f} req/s "
+                            f"p50 {result.p50_ms:.2f} ms"
                         )
             finally:
                 self.databases.drop(database)
@@ -584,6 +586,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "loadavg": round(os.getloadavg()[0], 1),
     }
 
 

@@ -51,7 +51,7 @@ def file_text(index: int, size: int = FILE_BYTES) -> str:
     while sum(map(len, lines)) < size:
         lines.append(
             f'export function Item{index}_{n}() {{\n\tconst [v, setV] = useState("{n}");\n'
-            f'\treturn <button className="p-2 rounded" onClick={{() => setV("x")}}>{{v}}</button>;\n}}\n'
+            f'\treturn <button className="p-2" onClick={{() => setV("x")}}>{{v}}</button>;\n}}\n'
         )
         n += 1
     return "".join(lines)[:size]
@@ -145,7 +145,8 @@ async def seed(dsn: str, *, scale: bool = False, rng_seed: int = 7) -> Workload:
                 await conn.execute(
                     'INSERT INTO "Project" (id, name, "createdAt", "updatedAt") '
                     "SELECT gen_random_uuid()::text, 'bulk-' || n, "
-                    "$1::timestamp - n * interval '1 second', $1::timestamp - n * interval '1 second' "
+                    "$1::timestamp - n * interval '1 second', "
+                    "$1::timestamp - n * interval '1 second' "
                     "FROM generate_series(1, $2) AS n",
                     _BASE_TIME - timedelta(days=1),
                     SCALE_PROJECTS - PROJECTS,
