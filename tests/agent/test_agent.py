@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 from dbos import DBOS
 from pydantic_ai.messages import ModelMessage, ModelResponse
@@ -21,7 +22,7 @@ from qai.messages.models import MessageType
 from qai.projects import service as projects
 from qai.runs import service as runs
 from qai.runs.models import RunStatus, StepOutcome
-from qai.runs.workflow import dispatch, fragment_id_for
+from qai.runs.workflow import dispatch
 from qai.sandbox import get_sandbox_manager
 from qai.settings import get_settings
 from tests.agent.support import (
@@ -61,7 +62,8 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
     assert "preview" in answer.content
     fragment = answer.fragment
     assert fragment is not None
-    assert fragment.id == fragment_id_for(message_id)
+    assert uuid.UUID(fragment.id).version == 4
+    assert fragment.sandbox_url.startswith(f"http://{fragment.id}.preview.localhost:")
     assert fragment.files == {"app.js": SCRIPT, "index.html": PAGE}
     assert fragment.summary == "A counter page: click the heading to count."
     assert fragment.title == "Counter App"

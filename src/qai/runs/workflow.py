@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
 
 from dbos import DBOS
@@ -28,7 +27,7 @@ from qai.agent import (
     open_sandbox,
     run_code_agent,
 )
-from qai.db import read_session, session_scope
+from qai.db import new_id, read_session, session_scope
 from qai.errors import QaiError, RunNotFound
 from qai.events import CodeAgentRun
 from qai.jobs import TERMINAL_STATUSES, Jobs
@@ -46,8 +45,6 @@ from qai.settings import Settings
 log = logging.getLogger("qai.runs")
 
 WORKFLOW_NAME = "qai.code_agent_run"
-# Fragment ids are derived from the USER message's id, so a resumed run names the same sandbox.
-_FRAGMENT_IDS = uuid.UUID("0b7f5b8e-6c1e-4f0a-9d6a-2f3c1a7e4d55")
 MEMORY_MESSAGES = 60
 
 SANDBOX_FAILED = (
@@ -70,10 +67,6 @@ CRASHED = (
     "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
     "Send your message again; if it keeps happening, check the server's log."
 )
-
-
-def fragment_id_for(message_id: str) -> str:
-    return str(uuid.uuid5(_FRAGMENT_IDS, message_id))
 
 
 @dataclass
@@ -170,6 +163,10 @@ class RunStart:
     template: str
     history: list[PastMessage]
     base_files: dict[str, str]
+    # The fragment's id, a uuid4 chosen up front: it names the run's sandbox, so the preview
+    # address is known before the answer is saved. The step's checkpoint keeps it across
+    # resumes.
+    fragment_id: str
 
 
 class StepRecorder:
@@ -226,7 +223,7 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
         PastMessage(role=m.role.value, content=_remembered(m), failed=m.type is MessageType.ERROR)
         for m in earlier
     ]
-    return RunStart(message.content, template, history, files_of(latest))
+    return RunStart(message.content, template, history, files_of(latest), new_id())
 
 
 def _remembered(message: Message) -> str:
@@ -318,7 +315,7 @@ async def _build(runtime: _Runtime, project_id: str, run_id: str, start: RunStar
     if runtime.agent is None:
         return Failure(runtime.model.problem or "No model configured.")
     settings = runtime.settings
-    spec = SandboxSpec(name=fragment_id_for(run_id), template=start.template)
+    spec = SandboxSpec(name=start.fragment_id, template=start.template)
     try:
         preview_url = await sandbox_step(spec, start.base_files)
     except Exception as exc:
