@@ -160,3 +160,29 @@ def test_json_logs_carry_request_ids_and_exposure_is_warned(
     ]
     assert warnings, "listening on 0.0.0.0 must be warned about"
     assert "no\nauthentication" in warnings[0]["message"]
+
+
+def test_open_event_streams_do_not_hold_up_shutdown(database_url: str, tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    with live_server(database_url, tmp_path / "data") as server:
+        project = httpx.post(server.url + "/api/projects", json={"value": "a page"}).json()
+        opened = threading.Event()
+        ended = threading.Event()
+
+        def listen() -> None:
+            url = f"{server.url}/api/projects/{project['id']}/events"
+            with httpx.stream("GET", url, timeout=60) as response:
+                for _ in response.iter_lines():
+                    opened.set()
+            ended.set()
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert opened.wait(30)
+        server.process.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once it has shut down cleanly.
+        assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert ended.wait(30), "the stream was not closed by the server"
+        assert "graceful shutdown exceeded" not in server.log(), server.log()[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+from types import FrameType
 
 import typer
 
@@ -36,11 +37,27 @@ def warn_if_exposed(settings: Settings) -> None:
         )
 
 
+def _describe_database(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite {url.database}"
+    return f"PostgreSQL {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
 def run_server(settings: Settings, *, role: str) -> None:
     import uvicorn
 
     from qai.api import create_app
+    from qai.live import hub
     from qai.logs import configure_logging
+
+    class ShutdownAwareServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open event streams would otherwise hold the graceful shutdown to its timeout.
+            hub.begin_shutdown()
+            super().handle_exit(sig, frame)
 
     configure_logging(settings)
     warn_if_exposed(settings)
@@ -49,9 +66,7 @@ def run_server(settings: Settings, *, role: str) -> None:
         "QAI on http://%s:%d (database: %s)",
         settings.host,
         settings.port,
-        "SQLite " + str(settings.data_dir / "qai.db")
-        if not settings.database_url
-        else "PostgreSQL",
+        _describe_database(settings),
     )
     # The ~200,000 objects made by importing QAI's libraries live as long as the process: keep
     # them out of the collector's full passes, each of which would otherwise stall every
@@ -59,7 +74,7 @@ def run_server(settings: Settings, *, role: str) -> None:
     gc.collect()
     gc.freeze()
     # loop and http "auto" pick uvloop and httptools, which uvicorn[standard] installs.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -69,6 +84,7 @@ def run_server(settings: Settings, *, role: str) -> None:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+    ShutdownAwareServer(config).run()
 
 
 def serve(

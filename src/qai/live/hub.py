@@ -25,6 +25,7 @@ class Hub:
         self._signals: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._poller: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
+        self.closing = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -33,6 +34,13 @@ class Hub:
     def wake(self, project_id: str) -> None:
         for signal in self._signals.get(project_id, ()):
             signal.set()
+
+    def end_streams(self) -> None:
+        """The server is shutting down: every open stream ends, new ones end at once."""
+        self.closing = True
+        for signals in self._signals.values():
+            for signal in signals:
+                signal.set()
 
     def subscribers(self) -> int:
         return sum(len(signals) for signals in self._signals.values())
@@ -104,6 +112,16 @@ def wake(project_id: str) -> None:
             return
         if _hub.loop is running:
             _hub.wake(project_id)
+
+
+def begin_shutdown() -> None:
+    """End this process's event streams, so a graceful shutdown does not wait on them.
+
+    Safe from a signal handler or another thread; clients reconnect (with Last-Event-ID) to
+    whichever server answers next.
+    """
+    if _hub is not None:
+        _hub.loop.call_soon_threadsafe(_hub.end_streams)
 
 
 async def close_hub() -> None:

@@ -72,8 +72,9 @@ async def stream(
     yield f"retry: {RETRY_MS}\n\n".encode()
     # Gives a client that connected without Last-Event-ID its place to resume from.
     yield StreamedEvent(after_id, "ready", {"lastEventId": after_id}).encode()
-    async with hub.get_hub(poll_seconds).subscribe(project_id) as signal:
-        while True:
+    current = hub.get_hub(poll_seconds)
+    async with current.subscribe(project_id) as signal:
+        while not current.closing:
             signal.clear()
             async with read_session() as session:
                 rows = await EventRepository(session).after(project_id, after_id, limit=BATCH)
