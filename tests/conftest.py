@@ -14,12 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from pydantic_ai import models as pydantic_ai_models
 from sqlalchemy.engine import make_url
 
 from qai import events
+from qai.api import create_app
 from qai.db import migrate
 from qai.db.engine import dispose_database
 from qai.settings import Settings, load_settings, reset_settings_cache
@@ -150,3 +153,19 @@ async def settings(
     reset_settings_cache()
     events.set_dispatcher(None)
     events.clear_undelivered()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """QAI's application (API role: runs are queued, not executed), its lifespan running."""
+    application = create_app(settings, role="api")
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP through the application, in process."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        yield http

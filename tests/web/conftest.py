@@ -9,9 +9,6 @@ from qai.messages.models import Message
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.service import ProjectView
-from tests.api.conftest import app, client
-
-__all__ = ["app", "client"]  # the API tests' fixtures: the app in-process and a client for it
 
 KANBAN_FILES = {
     "index.html": '<!doctype html>\n<h1>Kanban</h1>\n<script src="app.js"></script>\n',
