@@ -7,7 +7,6 @@ import re
 import httpx
 import pytest
 
-
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
