@@ -540,19 +540,22 @@ def sql_entry(done: int, kinds: Any, sample: list[str]) -> dict[str, Any]:
 def sample_answers(
     server: Server, points: list[Endpoint], w: workload.Workload
 ) -> dict[str, tuple[int, str, bytes]]:
+    """Every endpoint's answer, plus a few more pages and an error; the reads come first, so
+    that they see the seeded rows only."""
+    extra = [
+        Endpoint(
+            "history_page_2", "", "GET", f"/api/projects/{w.history_project_id}/messages?limit=20"
+        ),
+        Endpoint("project_list_10", "", "GET", "/api/projects?limit=10"),
+        Endpoint("history_unknown", "", "GET", "/api/projects/no-such-project/messages"),
+        Endpoint("project_unknown", "", "GET", "/api/projects/no-such-project"),
+    ]
     answers = {}
-    for endpoint in points:
-        answers[endpoint.key] = harness.request(
+    for endpoint in sorted([*points, *extra], key=lambda e: e.body is not None):
+        status, ctype, body = harness.request(
             endpoint.method, server.base_url + endpoint.path, endpoint.body
         )
-    extra = {
-        "history_page_2": ("GET", f"/api/projects/{w.history_project_id}/messages?limit=20"),
-        "project_list_10": ("GET", "/api/projects?limit=10"),
-        "history_unknown": ("GET", "/api/projects/no-such-project/messages"),
-    }
-    for key, (method, path) in extra.items():
-        status, ctype, body = harness.request(method, server.base_url + path)
-        answers[key] = (status, ctype, mask(body) if status >= 400 else body)
+        answers[endpoint.key] = (status, ctype, mask(body) if status >= 400 else body)
     return answers
 
 

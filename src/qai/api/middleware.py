@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.metrics import Metrics
@@ -72,6 +73,21 @@ class RequestContextMiddleware:
             request_id = f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        if scope["method"] == "GET" and content_length is None:
+            response = await self._answer_hot(scope)
+            if response is not None:
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": response.status_code,
+                            "headers": [*response.raw_headers, header],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": response.body})
+                finally:
+                    self._observe(scope, request_id, response.status_code, started_at)
+                return
         status = 500
         response_started = False
         received = 0
@@ -129,8 +145,6 @@ class RequestContextMiddleware:
                 await send_error(
                     413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
                 )
-            elif scope["method"] == "GET" and await self._answer_hot(scope, send_with_id):
-                pass
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
@@ -149,42 +163,39 @@ class RequestContextMiddleware:
             else:
                 raise
         finally:
-            elapsed = time.perf_counter() - started_at
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], template, status, elapsed)
-            if self.access_log:
-                access_log.info(
-                    '%s "%s %s" %d %.1fms',
-                    request_id,
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
+            self._observe(scope, request_id, status, started_at)
 
-    async def _answer_hot(self, scope: Scope, send: Send) -> bool:
+    def _observe(self, scope: Scope, request_id: str, status: int, started_at: float) -> None:
+        """Count the request in the metrics and write its access-log line."""
+        elapsed = time.perf_counter() - started_at
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self.metrics.observe_request(scope["method"], template, status, elapsed)
+        if self.access_log:
+            access_log.info(
+                '%s "%s %s" %d %.1fms',
+                request_id,
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+    async def _answer_hot(self, scope: Scope) -> Response | None:
+        """A hot read's answer to this request (``qai.common.hot``), if one takes it."""
         for hot in self.hot_reads:
             response = await hot.answer(scope)
             if response is not None:
                 scope["route"] = hot  # its ``path`` names the route in metrics, as FastAPI's
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": response.status_code,
-                        "headers": response.raw_headers,
-                    }
-                )
-                await send({"type": "http.response.body", "body": response.body})
-                return True
-        return False
+                return response
+        return None
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:
