@@ -75,6 +75,7 @@ class Options:
     pg_log: str | None
     profile: bool
     keep: bool
+    qai_env: dict[str, str]
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -110,6 +111,13 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy profiles of QAI under load.")
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
+    parser.add_argument(
+        "--qai-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="A setting for every QAI server (repeatable): QAI_QUEUE_POLL_SECONDS=0.05",
+    )
     args = parser.parse_args(argv)
     return Options(
         pg=args.pg,
@@ -126,6 +134,7 @@ def parse_args(argv: list[str] | None) -> Options:
         pg_log=args.pg_log,
         profile=args.profile,
         keep=args.keep,
+        qai_env=dict(item.split("=", 1) for item in args.qai_env),
     )
 
 
@@ -268,7 +277,7 @@ class Runner:
         if target == "qai":
             port = QAI_PORT
             argv = [sys.executable, "-m", "qai", "serve"]
-            env = qai_env(dsn, self.dir / "data", port, extra)
+            env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
         else:
             port = FLOOR_PORT

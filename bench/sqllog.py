@@ -29,7 +29,17 @@ _RESET = (
     "SET SESSION",
     "SELECT PG_ADVISORY_UNLOCK_ALL",
 )
-_INTROSPECTION = ("PG_CATALOG", "PG_TYPE", "PG_ATTRIBUTE", "SHOW ", "CURRENT_SCHEMA", "VERSION()")
+# The log shows a statement's first line: asyncpg's type introspection starts
+# "WITH RECURSIVE typeinfo_tree(".
+_INTROSPECTION = (
+    "PG_CATALOG",
+    "PG_TYPE",
+    "PG_ATTRIBUTE",
+    "TYPEINFO",
+    "SHOW ",
+    "CURRENT_SCHEMA",
+    "VERSION()",
+)
 
 
 def find_log_file(override: str | None = None) -> Path | None:
