@@ -49,17 +49,17 @@ class HotRead:
     path: str
     endpoint: Callable[..., Awaitable[Response]]
     query: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    segments: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_segments", tuple(self.path.split("/")))
+        object.__setattr__(self, "segments", tuple(self.path.split("/")))
 
     def path_params(self, path: str) -> dict[str, str] | None:
-        segments: tuple[str, ...] = self._segments  # type: ignore[attr-defined]
         parts = path.split("/")
-        if len(parts) != len(segments):
+        if len(parts) != len(self.segments):
             return None
         params = {}
-        for pattern, part in zip(segments, parts, strict=True):
+        for pattern, part in zip(self.segments, parts, strict=True):
             if pattern.startswith("{"):
                 if not part:
                     return None
@@ -94,5 +94,7 @@ class HotRead:
         try:
             response = await self.endpoint(**params, **query)
         except Exception:
+            # Not lost: the same request now goes through FastAPI, whose handlers answer (and
+            # log) this error as they answer every other.
             return None
         return response if response.status_code < 400 else None
