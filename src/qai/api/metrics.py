@@ -31,6 +31,15 @@ class _DatabaseCollector(Collector):
             gauge = GaugeMetricFamily(name, help_text)
             gauge.add_metric([], value)
             yield gauge
+        if database.reads is not None:
+            reads = database.reads.status()
+            for name, value, help_text in (
+                ("qai_db_read_pool_open", reads["open"], "Connections of the hot-read pool."),
+                ("qai_db_read_pool_in_use", reads["in_use"], "Hot-read connections in use."),
+            ):
+                gauge = GaugeMetricFamily(name, help_text)
+                gauge.add_metric([], value)
+                yield gauge
         slow = GaugeMetricFamily(
             "qai_db_slow_queries", "Statements slower than QAI_DB_SLOW_QUERY_MS since start."
         )

@@ -167,6 +167,13 @@ class DriverReads:
                     )
         return self._pool
 
+    def status(self) -> dict[str, int]:
+        """Connections open and in use (zero before the first read)."""
+        if self._pool is None:
+            return {"open": 0, "in_use": 0}
+        size = int(self._pool.get_size())
+        return {"open": size, "in_use": size - int(self._pool.get_idle_size())}
+
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
