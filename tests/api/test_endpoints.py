@@ -151,6 +151,9 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert "qai_db_pool_checked_out" in text
     assert "qai_db_slow_queries" in text
     assert "qai_http_request_duration_seconds_bucket" in text
+    # The project's first message queued a run (this app only enqueues).
+    assert 'qai_runs{status="queued"} 1.0' in text
+    assert 'qai_runs{status="succeeded"} 0.0' in text
 
 
 async def test_request_id_is_echoed_and_generated(client: httpx.AsyncClient) -> None:

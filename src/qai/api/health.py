@@ -9,8 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from qai.api.metrics import Metrics
+from qai.db import read_session
 from qai.db.engine import get_database, sqlite_path
 from qai.db.migrate import pending_revisions
+from qai.runs import service as runs
 
 router = APIRouter(include_in_schema=True, tags=["operations"])
 log = logging.getLogger("qai.api")
@@ -54,6 +57,11 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    return Response(
-        request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    collected: Metrics = request.app.state.metrics
+    try:
+        async with read_session() as session:
+            collected.set_runs(await runs.count_by_status(session))
+    except (OSError, DBAPIError, OperationalError) as exc:
+        # The other figures still matter (most of all while the database is down).
+        log.warning("metrics: could not count runs: %s", str(exc).splitlines()[0][:200])
+    return Response(collected.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -64,6 +64,12 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_DatabaseCollector(database))
+        self.runs = Gauge(
+            "qai_runs",
+            "Agent runs by status (read from the database when /metrics is scraped).",
+            ["status"],
+            registry=self.registry,
+        )
         # The labelled children per (method, route, status): looking them up through
         # ``labels()`` on every request costs more than counting itself.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -79,6 +85,10 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def set_runs(self, counts: Mapping[str, int]) -> None:
+        for status, count in counts.items():
+            self.runs.labels(status).set(count)
 
     def register(self, collector: Collector) -> None:
         """Add a collector (e.g. runs by status) to what /metrics exposes."""

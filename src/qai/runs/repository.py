@@ -141,6 +141,10 @@ class RunRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def count_by_status(self) -> dict[RunStatus, int]:
+        query = select(Run.status, func.count()).group_by(Run.status)
+        return {status: int(count) for status, count in (await self.session.execute(query)).all()}
+
     async def position_of(self, message_id: str) -> int:
         """1 for a project's first USER message, 2 for the next, ... (its place in the queue)."""
         message = await self.session.get(Message, message_id)

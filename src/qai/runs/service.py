@@ -84,6 +84,12 @@ async def _add_if_absent(session: AsyncSession, run_id: str, project_id: str) ->
     return True
 
 
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many runs are queued, running, succeeded and failed (every status present)."""
+    counts = await RunRepository(session).count_by_status()
+    return {status.value: counts.get(status, 0) for status in RunStatus}
+
+
 async def record_queued(session: AsyncSession, project_id: str, message_id: str) -> None:
     """A run was enqueued for ``message_id`` (no-op when it already has one)."""
     await _add_if_absent(session, message_id, project_id)
