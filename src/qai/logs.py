@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import threading
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -30,6 +33,94 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class AccessLog:
+    """One line per HTTP request, written in batches instead of one write per request.
+
+    The lines look exactly like the other log lines (text or JSON). They reach the stream at
+    least every ``flush_seconds`` (and at exit), so after a crash the last fraction of a second
+    of access lines can be missing, as with a buffered web-server access log. Writing each line
+    at once cost about a quarter of the CPU of a small API read.
+    """
+
+    def __init__(
+        self, stream: TextIO, *, json: bool, flush_seconds: float = 0.5, max_pending: int = 256
+    ) -> None:
+        self.stream = stream
+        self.json = json
+        self.flush_seconds = flush_seconds
+        self.max_pending = max_pending
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._flushed_at = time.monotonic()
+        self._wake = threading.Event()
+        self._second = -1
+        self._iso_second = self._local_second = ""
+        threading.Thread(target=self._flush_while_idle, name="qai-access-log", daemon=True).start()
+        atexit.register(self.flush)
+
+    def record(
+        self, request_id: str, method: str, path: str, status: int, duration_ms: float
+    ) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            # Formatting a time costs more than the rest of the line: once a second is enough.
+            self._second = second
+            self._iso_second = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._local_second = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        millis = int((now - second) * 1000)
+        message = f'{request_id} "{method} {path}" {status} {duration_ms:.1f}ms'
+        if self.json:
+            line = orjson.dumps(
+                {
+                    "time": f"{self._iso_second}.{millis:03d}+00:00",
+                    "level": "info",
+                    "logger": "qai.access",
+                    "message": message,
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 2),
+                }
+            ).decode()
+        else:
+            line = f"{self._local_second},{millis:03d} INFO    qai.access: {message}"
+        with self._lock:
+            self._pending.append(line)
+            due = (
+                len(self._pending) >= self.max_pending
+                or time.monotonic() - self._flushed_at >= self.flush_seconds
+            )
+        if due:
+            self.flush()
+        else:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            self._flushed_at = time.monotonic()
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def _flush_while_idle(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(self.flush_seconds)
+            self.flush()
+
+
+_access_log: AccessLog | None = None
+
+
+def access_log() -> AccessLog | None:
+    """The process's access log: None until logging is configured with access logs on."""
+    return _access_log
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
@@ -39,6 +130,11 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(settings.log_level.upper())
-    logging.getLogger("qai.access").disabled = not settings.access_log
+    global _access_log
+    if _access_log is not None:
+        _access_log.flush()
+    _access_log = (
+        AccessLog(sys.stderr, json=settings.log_format == "json") if settings.access_log else None
+    )
     for noisy in ("uvicorn.access", "httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

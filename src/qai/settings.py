@@ -94,7 +94,10 @@ class Settings(BaseSettings):
         default="info", description="debug, info, warning or error."
     )
     log_format: Literal["text", "json"] = Field(default="text", description="text or json logs.")
-    access_log: bool = Field(default=True, description="Log one line per HTTP request.")
+    access_log: bool = Field(
+        default=True,
+        description="Log one line per HTTP request (written in batches, at least every 0.5 s).",
+    )
 
     # --- sandboxes ----------------------------------------------------------------------------
     sandbox_backend: Literal["local"] = Field(

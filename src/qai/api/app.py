@@ -71,7 +71,6 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
         RequestContextMiddleware,
         metrics=app.state.metrics,
         max_body_bytes=settings.max_body_bytes,
-        access_log=settings.access_log,
     )
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.add_middleware(

@@ -17,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.metrics import Metrics
 from qai.common.hot import HotRead
+from qai.logs import access_log
 from qai.messages.router import HOT_READS as MESSAGE_HOT_READS
 from qai.projects.router import HOT_READS as PROJECT_HOT_READS
 
-access_log = logging.getLogger("qai.access")
 log = logging.getLogger("qai.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -45,13 +45,11 @@ class RequestContextMiddleware:
         *,
         metrics: Metrics,
         max_body_bytes: int,
-        access_log: bool,
         hot_reads: tuple[HotRead, ...] = HOT_READS,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.access_log = access_log
         self.hot_reads = hot_reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -171,22 +169,9 @@ class RequestContextMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         self.metrics.observe_request(scope["method"], template, status, elapsed)
-        if self.access_log:
-            access_log.info(
-                '%s "%s %s" %d %.1fms',
-                request_id,
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+        sink = access_log()
+        if sink is not None:
+            sink.record(request_id, scope["method"], scope["path"], status, elapsed * 1000)
 
     async def _answer_hot(self, scope: Scope) -> Response | None:
         """A hot read's answer to this request (``qai.common.hot``), if one takes it."""
