@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 
+import pytest
 from dbos import DBOS
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -21,6 +22,7 @@ from qai.messages import service as messages
 from qai.messages.models import MessageType
 from qai.projects import service as projects
 from qai.runs import service as runs
+from qai.runs import workflow
 from qai.runs.models import RunStatus, StepOutcome
 from qai.runs.workflow import dispatch
 from qai.sandbox import get_sandbox_manager
@@ -259,6 +261,31 @@ async def test_a_message_committed_but_never_enqueued_is_answered_at_start(
 
     assert (await wait_for_answer(first)).type is MessageType.RESULT
     assert (await wait_for_answer(second.id)).type is MessageType.RESULT
+    await assert_one_answer_each()
+
+
+async def test_a_message_whose_enqueue_failed_is_answered_without_a_restart(
+    start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "REPAIR_EVERY_SECONDS", 0.2)
+    await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
+
+    real_enqueue = workflow.enqueue
+    attempts: list[str] = []
+
+    async def enqueue_failing_once(project_id: str, message_id: str) -> None:
+        attempts.append(message_id)
+        if len(attempts) == 1:
+            raise ConnectionError("the durable-run database is down")
+        await real_enqueue(project_id, message_id)
+
+    # The enqueue after the commit fails (the dispatcher logs it); the message is saved, and
+    # the running worker must still give it its run, without a restart.
+    monkeypatch.setattr(workflow, "enqueue", enqueue_failing_once)
+    _, message_id = await create_project("Build a page")
+    answer = await wait_for_answer(message_id)
+    assert answer.type is MessageType.RESULT
+    assert attempts[:2] == [message_id, message_id]
     await assert_one_answer_each()
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger("qai.jobs")
 __all__ = ["Role", "start", "stop"]
 
 PRUNE_EVERY_SECONDS = 3600.0
+REPAIR_EVERY_SECONDS = 60.0
 
 _jobs: Jobs | None = None
 _housekeeping: asyncio.Task[None] | None = None
@@ -65,7 +66,7 @@ async def start(
     events.clear_undelivered()
     if jobs.executes:
         await workflow.repair()
-        _housekeeping = asyncio.create_task(_prune_events(settings), name="qai-prune-events")
+        _housekeeping = asyncio.create_task(_housekeep(settings), name="qai-housekeeping")
     log.info(
         "job runtime started (%s): model %s, %d run(s) at once",
         role,
@@ -94,22 +95,39 @@ async def stop() -> None:
     await hub.close_hub()
 
 
+async def _housekeep(settings: Settings) -> None:
+    """Every minute, give any USER message left without a run its run (an enqueue that failed
+    after its commit, e.g. while the durable-run database was down), so no message waits for
+    the next restart; every hour, delete old live events."""
+    from qai.runs import workflow
+
+    last_prune = -PRUNE_EVERY_SECONDS
+    while True:
+        await asyncio.sleep(REPAIR_EVERY_SECONDS)
+        try:
+            await workflow.repair()
+        except Exception:
+            log.warning(
+                "could not look for messages left without a run; will try again", exc_info=True
+            )
+        now = asyncio.get_running_loop().time()
+        if now - last_prune >= PRUNE_EVERY_SECONDS:
+            last_prune = now
+            await _prune_events(settings)
+
+
 async def _prune_events(settings: Settings) -> None:
     from qai.db import session_scope
     from qai.live import service as live
 
-    while True:
-        try:
-            async with session_scope() as session:
-                deleted = await live.prune(
-                    session, older_than_hours=settings.events_retention_hours
-                )
-            if deleted:
-                log.info(
-                    "deleted %d live event(s) older than %d hours",
-                    deleted,
-                    settings.events_retention_hours,
-                )
-        except Exception:
-            log.warning("could not prune old live events; will try again", exc_info=True)
-        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+    try:
+        async with session_scope() as session:
+            deleted = await live.prune(session, older_than_hours=settings.events_retention_hours)
+        if deleted:
+            log.info(
+                "deleted %d live event(s) older than %d hours",
+                deleted,
+                settings.events_retention_hours,
+            )
+    except Exception:
+        log.warning("could not prune old live events; will try again", exc_info=True)
