@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import qai
 from qai import web
@@ -36,6 +37,26 @@ from qai.settings import Settings, get_settings
 log = logging.getLogger("qai")
 
 
+class QaiApplication(FastAPI):
+    """FastAPI, with QAI's own outer layers in front of all of FastAPI's.
+
+    Preview addresses and the request context (request id, body limit, metrics, access log and
+    the hot reads) see each request first; the hot reads then answer without crossing
+    FastAPI's error, telemetry and body-limit middlewares, which every other request still does.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, role: Role = "serve") -> FastAPI:
     """The QAI HTTP application. ``role`` says whether this process also runs agent work."""
     settings = settings or get_settings()
@@ -52,7 +73,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
             await shutdown_sandbox_manager()
             await dispose_database()
 
-    app = FastAPI(
+    app = QaiApplication(
         title="QAI",
         version=qai.__version__,
         summary="Type what you want; a code agent builds it in an isolated sandbox.",
@@ -67,14 +88,13 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
     app.include_router(messages_router)
     app.include_router(runs_router)
     web.install(app)
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=app.state.metrics,
-        max_body_bytes=settings.max_body_bytes,
-    )
     # Outermost: a request for a preview address never reaches QAI's own routes.
-    app.add_middleware(
-        PreviewHostMiddleware,
+    app.front = PreviewHostMiddleware(
+        RequestContextMiddleware(
+            app.behind_front,
+            metrics=app.state.metrics,
+            max_body_bytes=settings.max_body_bytes,
+        ),
         gateway=PreviewGateway(
             get_sandbox_manager(), fragment_preview, url_template=settings.preview_url_template
         ),

@@ -151,15 +151,16 @@ class RequestContextMiddleware:
                     413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
                 )
         except Exception:
-            log.exception("request %s failed unexpectedly", request_id)
-            if not response_started:
-                await send_error(
-                    500,
-                    "INTERNAL_SERVER_ERROR",
-                    "Internal server error; quote the request id when reporting it",
-                )
-            else:
+            if response_started:
+                # Answered already (FastAPI's handler logged it with the request id, then
+                # re-raised for the server), or broken mid-stream: the server logs it.
                 raise
+            log.exception("request %s failed unexpectedly", request_id)
+            await send_error(
+                500,
+                "INTERNAL_SERVER_ERROR",
+                "Internal server error; quote the request id when reporting it",
+            )
         finally:
             self._observe(scope, request_id, status, started_at)
 
