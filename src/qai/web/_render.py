@@ -19,6 +19,8 @@ from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
+from qai.common.schemas import iso_utc
+
 HIGHLIGHT_CLASS = "hl"
 LIGHT_STYLE = "default"
 DARK_STYLE = "github-dark"
@@ -182,11 +184,6 @@ def relative_age(moment: datetime, now: datetime | None = None) -> str:
     return "just now"
 
 
-def iso(moment: datetime) -> str:
-    """Naive UTC as ISO 8601 with a Z, for ``<time datetime>`` and the browser's Date."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
@@ -195,7 +192,7 @@ def jinja_filters() -> dict[str, Any]:
     return {
         "markdown": markdown,
         "relative_age": relative_age,
-        "iso": iso,
+        "iso": iso_utc,
         "clock": clock,
     }
 
@@ -206,7 +203,6 @@ __all__ = [
     "file_tree",
     "highlight_css",
     "highlight_file",
-    "iso",
     "jinja_filters",
     "main_file",
     "markdown",
