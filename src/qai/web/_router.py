@@ -185,18 +185,16 @@ async def workspace_piece(
 ) -> HTMLResponse:
     async with read_session() as session:
         fragment = await messages.get_fragment(session, fragment_id)
-    return _piece(
-        request, "_workspace.html", {"workspace": views.workspace(fragment, file), "tab": tab}
-    )
+    workspace = await asyncio.to_thread(views.workspace, fragment, file)
+    return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
 async def file_piece(request: Request, fragment_id: str, path: str) -> HTMLResponse:
     async with read_session() as session:
         fragment = await messages.get_fragment(session, fragment_id)
-    return _piece(
-        request, "_code_file.html", {"fragment": fragment, "file": views.code_file(fragment, path)}
-    )
+    file = await asyncio.to_thread(views.code_file, messages.files_of(fragment), path)
+    return _piece(request, "_code_file.html", {"fragment": fragment, "file": file})
 
 
 @router.get("/fragments/{fragment_id}/download")

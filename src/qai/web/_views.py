@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,8 +72,12 @@ class ProjectPage:
         return cursor_of(self.messages[-1]) if self.messages else None
 
 
-def code_file(fragment: Fragment, path: str | None) -> CodeFile | None:
-    files = messages.files_of(fragment)
+# Highlighting a large file takes a good part of a second: callers on the event loop run these
+# two in a thread (asyncio.to_thread), after reading the fragment.
+
+
+def code_file(files: dict[str, str], path: str | None) -> CodeFile | None:
+    """``path`` of ``files`` highlighted, or the main file when ``path`` is not one of them."""
     chosen = path if path in files else main_file(list(files))
     if chosen is None:
         return None
@@ -80,11 +85,8 @@ def code_file(fragment: Fragment, path: str | None) -> CodeFile | None:
 
 
 def workspace(fragment: Fragment, path: str | None = None) -> Workspace:
-    return Workspace(
-        fragment=fragment,
-        tree=file_tree(list(messages.files_of(fragment))),
-        file=code_file(fragment, path),
-    )
+    files = messages.files_of(fragment)
+    return Workspace(fragment=fragment, tree=file_tree(list(files)), file=code_file(files, path))
 
 
 async def project_page(
@@ -96,12 +98,15 @@ async def project_page(
     last_event_id = await live.latest_event_id(session, project_id)
     page = await messages.list_messages(session, project_id, limit=MESSAGES_PER_PAGE, latest=True)
     fragment = await _selected_fragment(session, project_id, page.items, fragment_id)
+    activity = await _activity(session, project_id, page.items)
     return ProjectPage(
         project=project,
         messages=page.items,
         prev_cursor=page.prev_cursor,
-        workspace=workspace(fragment, path) if fragment is not None else None,
-        activity=await _activity(session, project_id, page.items),
+        workspace=(
+            await asyncio.to_thread(workspace, fragment, path) if fragment is not None else None
+        ),
+        activity=activity,
         last_event_id=last_event_id,
     )
 
