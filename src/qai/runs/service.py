@@ -213,3 +213,12 @@ async def get_run(session: AsyncSession, run_id: str) -> RunWithSteps:
     if run is None:
         raise RunNotFound()
     return RunWithSteps(run, await repository.steps_of(run_id))
+
+
+async def latest_run_with_steps(session: AsyncSession, project_id: str) -> RunWithSteps | None:
+    """A project's newest run and its steps, or None while it has no run."""
+    repository = RunRepository(session)
+    newest = await repository.page_newest_first(project_id, limit=1, before=None)
+    if not newest:
+        return None
+    return RunWithSteps(newest[0], await repository.steps_of(newest[0].id))

@@ -127,14 +127,12 @@ async def _activity(
 ) -> Activity | None:
     if not history or history[-1].role is not MessageRole.USER:
         return None
-    newest = await runs.list_runs(session, project_id, limit=1)
-    run = newest.items[0] if newest.items else None
-    if run is None or run.id != history[-1].id:
+    latest = await runs.latest_run_with_steps(session, project_id)
+    if latest is None or latest.run.id != history[-1].id:
         return Activity(run=None, steps=[])
-    if run.status.finished:
+    if latest.run.status.finished:
         return None
-    found = await runs.get_run(session, run.id)
-    return Activity(run=found.run, steps=found.steps)
+    return Activity(run=latest.run, steps=latest.steps)
 
 
 async def history_before(session: AsyncSession, project_id: str, before: str) -> Page[Message]:
