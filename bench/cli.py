@@ -38,19 +38,16 @@ PROJECT_BODY = b'{"value":"a kanban board with drag and drop"}'
 
 def endpoints(w: workload.Workload) -> list[Endpoint]:
     return [
-        Endpoint("project_get", "project get", "GET", f"/api/projects/{w.project_id}"),
-        Endpoint("project_list", "project list", "GET", "/api/projects"),
-        Endpoint(
-            "history", "message history", "GET", f"/api/projects/{w.history_project_id}/messages"
-        ),
+        Endpoint("project_get", "GET", f"/api/projects/{w.project_id}"),
+        Endpoint("project_list", "GET", "/api/projects"),
+        Endpoint("history", "GET", f"/api/projects/{w.history_project_id}/messages"),
         Endpoint(
             "message_create",
-            "message create",
             "POST",
             f"/api/projects/{w.inbox_project_id}/messages",
             MESSAGE_BODY,
         ),
-        Endpoint("project_create", "project create", "POST", "/api/projects", PROJECT_BODY),
+        Endpoint("project_create", "POST", "/api/projects", PROJECT_BODY),
     ]
 
 
@@ -503,21 +500,14 @@ class Runner:
             try:
                 with self.server("qai", database) as server:
                     checks = [
-                        Endpoint(
-                            "project_list",
-                            "project list, first page",
-                            "GET",
-                            "/api/projects?limit=50",
-                        ),
+                        Endpoint("project_list", "GET", "/api/projects?limit=50"),
                         Endpoint(
                             "history",
-                            "history, first page",
                             "GET",
                             f"/api/projects/{history_project}/messages?limit=50",
                         ),
                         Endpoint(
                             "history_latest",
-                            "history, newest page",
                             "GET",
                             f"/api/projects/{history_project}/messages?limit=50&latest=true",
                         ),
@@ -553,11 +543,11 @@ def sample_answers(
     that they see the seeded rows only."""
     extra = [
         Endpoint(
-            "history_page_2", "", "GET", f"/api/projects/{w.history_project_id}/messages?limit=20"
+            "history_page_2", "GET", f"/api/projects/{w.history_project_id}/messages?limit=20"
         ),
-        Endpoint("project_list_10", "", "GET", "/api/projects?limit=10"),
-        Endpoint("history_unknown", "", "GET", "/api/projects/no-such-project/messages"),
-        Endpoint("project_unknown", "", "GET", "/api/projects/no-such-project"),
+        Endpoint("project_list_10", "GET", "/api/projects?limit=10"),
+        Endpoint("history_unknown", "GET", "/api/projects/no-such-project/messages"),
+        Endpoint("project_unknown", "GET", "/api/projects/no-such-project"),
     ]
     answers = {}
     for endpoint in sorted([*points, *extra], key=lambda e: e.body is not None):

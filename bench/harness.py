@@ -132,7 +132,6 @@ class Endpoint:
     """One benchmarked request."""
 
     key: str
-    label: str
     method: str
     path: str
     body: bytes | None = None
