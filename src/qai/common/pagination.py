@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -41,3 +42,32 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
     prev_cursor: str | None = None
+
+
+# Where a row sits in the (createdAt, id) order: what its cursor encodes.
+Position = Callable[[T], tuple[datetime, str]]
+
+
+def cursor_of(created_at: datetime, id: str) -> str:
+    return Cursor(created_at, id).encode()
+
+
+def forward_page(
+    rows: Sequence[T], limit: int, position: Position[T]
+) -> tuple[list[T], str | None]:
+    """The page in ``rows`` (fetched with ``limit + 1``, in the query's order) and the cursor
+    of the next page: None when the extra row did not come, so nothing follows."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return items, cursor_of(*position(items[-1])) if more and items else None
+
+
+def backward_page(
+    rows_oldest_first: Sequence[T], limit: int, position: Position[T]
+) -> tuple[list[T], str | None]:
+    """The page in ``rows_oldest_first`` (``limit + 1`` rows fetched newest first, then
+    reversed) and the cursor of the page before it: None when the extra, oldest row did not
+    come, so nothing precedes."""
+    more = len(rows_oldest_first) > limit
+    items = list(rows_oldest_first[1:] if more else rows_oldest_first)
+    return items, cursor_of(*position(items[0])) if more and items else None

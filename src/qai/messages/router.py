@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from qai.api.responses import errors
 from qai.common.hot import HotRead, flag, text, whole_number
-from qai.common.pagination import Cursor
+from qai.common.pagination import Cursor, backward_page, forward_page
 from qai.common.responses import json_response
 from qai.db import read_session, session_scope
 from qai.errors import BadRequest, ProjectNotFound
@@ -56,8 +57,8 @@ def message_out(message: Message) -> MessageOut:
     )
 
 
-def _cursor_of(row: HistoryRow) -> str:
-    return Cursor(row[4], row[0]).encode()
+def _position(row: HistoryRow) -> tuple[datetime, str]:
+    return row[4], row[0]
 
 
 @router.get(
@@ -84,14 +85,11 @@ async def list_messages(
     if before is not None or latest:
         point = Cursor.decode(before) if before else None
         rows = await history_newest_before(project_id, limit=limit + 1, before=point)
-        more = len(rows) > limit
-        items = rows[1:] if more else rows
-        prev_cursor = _cursor_of(items[0]) if more and items else None
+        items, prev_cursor = backward_page(rows, limit, _position)
     else:
         after = Cursor.decode(cursor) if cursor else None
         found = await history_oldest_first(project_id, limit=limit + 1, after=after)
-        items = list(found[:limit])
-        next_cursor = _cursor_of(items[-1]) if len(found) > limit and items else None
+        items, next_cursor = forward_page(found, limit, _position)
     # A non-empty page proves the project exists: only an empty one costs a second query.
     if not items and not await project_exists(project_id):
         raise ProjectNotFound()

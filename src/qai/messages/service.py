@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from qai.common.pagination import Cursor, Page
+from qai.common.pagination import Cursor, Page, backward_page, forward_page
 from qai.errors import FragmentNotFound, ProjectNotFound
 from qai.events import CodeAgentRun, send_after_commit
 from qai.messages.models import Fragment, Message, MessageRole, MessageType
@@ -28,8 +29,8 @@ class FragmentDraft:
     id: str | None = field(default=None)
 
 
-def _cursor_of(message: Message) -> str:
-    return Cursor(message.created_at, message.id).encode()
+def _position(message: Message) -> tuple[datetime, str]:
+    return message.created_at, message.id
 
 
 async def list_messages(
@@ -50,19 +51,13 @@ async def list_messages(
     if before is not None or latest:
         point = Cursor.decode(before) if before else None
         rows = await repository.page_newest_before(project_id, limit=limit + 1, before=point)
-        more = len(rows) > limit
-        items = rows[1:] if more else rows
-        page = Page(
-            items=items,
-            next_cursor=None,
-            prev_cursor=_cursor_of(items[0]) if more and items else None,
-        )
+        items, prev_cursor = backward_page(rows, limit, _position)
+        page = Page(items=items, next_cursor=None, prev_cursor=prev_cursor)
     else:
         after = Cursor.decode(cursor) if cursor else None
         rows = await repository.page_oldest_first(project_id, limit=limit + 1, after=after)
-        items = rows[:limit]
-        more = len(rows) > limit
-        page = Page(items=items, next_cursor=_cursor_of(items[-1]) if more and items else None)
+        items, next_cursor = forward_page(rows, limit, _position)
+        page = Page(items=items, next_cursor=next_cursor)
     # A non-empty page proves the project exists: only an empty one costs a second query.
     if not items and not await ProjectRepository(session).exists(project_id):
         raise ProjectNotFound()

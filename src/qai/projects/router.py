@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from qai.api.responses import errors
 from qai.common.hot import HotRead, text, whole_number
-from qai.common.pagination import Cursor
+from qai.common.pagination import Cursor, forward_page
 from qai.common.responses import json_response
 from qai.db import session_scope
 from qai.errors import BadRequest, ProjectNotFound
@@ -56,9 +56,7 @@ async def list_projects(
 ) -> Response:
     after = Cursor.decode(cursor) if cursor else None
     rows = await newest_project_rows(limit=limit + 1, after=after)
-    items = rows[:limit]
-    more = len(rows) > limit
-    next_cursor = Cursor(items[-1][2], items[-1][0]).encode() if more and items else None
+    items, next_cursor = forward_page(rows, limit, lambda row: (row[2], row[0]))
     return json_response(project_page_json(items, next_cursor))
 
 

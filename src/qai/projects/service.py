@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.common.pagination import Cursor, Page
+from qai.common.pagination import Cursor, Page, forward_page
 from qai.errors import BadRequest, ProjectNotFound
 from qai.events import CodeAgentRun, send_after_commit
 from qai.messages.models import Message, MessageRole, MessageType
@@ -94,10 +94,8 @@ async def list_projects(
     """Projects, newest first; ``nextCursor`` is set when more remain."""
     after = Cursor.decode(cursor) if cursor else None
     rows = await ProjectRepository(session).list_newest_first(limit=limit + 1, after=after)
-    items = [ProjectView.of(*row) for row in rows[:limit]]
-    more = len(rows) > limit
-    next_cursor = Cursor(items[-1].created_at, items[-1].id).encode() if more and items else None
-    return Page(items=items, next_cursor=next_cursor)
+    page, next_cursor = forward_page(rows, limit, lambda row: (row[0].created_at, row[0].id))
+    return Page(items=[ProjectView.of(*row) for row in page], next_cursor=next_cursor)
 
 
 async def rename_project(session: AsyncSession, project_id: str, name: str) -> ProjectView:
