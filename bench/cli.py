@@ -269,7 +269,7 @@ class Runner:
     def server(
         self, target: str, database: str, *, extra: dict[str, str] | None = None
     ) -> Iterator[Server]:
-        dsn = dsn_for(self.options.pg, database)
+        dsn = self.dsn(database)
         log_path = self.dir / f"{target}.log"
         if target == "qai":
             port = QAI_PORT
@@ -358,12 +358,8 @@ class Runner:
         self.say("comparing QAI's and the floor's answers byte for byte")
         answers: dict[str, dict[str, tuple[int, str, bytes]]] = {}
         for target in TARGETS:
-            database = self.databases.copy(self.template)
-            try:
-                with self.server(target, database) as server:
-                    answers[target] = sample_answers(server, points, self.workload)
-            finally:
-                self.databases.drop(database)
+            with self.server_on_copy(target, self.template) as (server, _):
+                answers[target] = sample_answers(server, points, self.workload)
         differences = []
         for key, (status, ctype, body) in answers["qai"].items():
             f_status, f_ctype, f_body = answers["floor"][key]
@@ -448,21 +444,38 @@ class Runner:
         self.results[kind].setdefault(target, {}).setdefault(endpoint.key, {})[str(c)] = entry
 
     @contextmanager
+    def server_on_copy(
+        self,
+        target: str,
+        template: str,
+        *,
+        log_statements: bool = False,
+        extra: dict[str, str] | None = None,
+    ) -> Iterator[tuple[Server, str]]:
+        """``target`` on a fresh copy of ``template`` (the server and the copy's name); the copy
+        is dropped afterwards."""
+        database = self.databases.copy(template, log_statements=log_statements)
+        try:
+            with self.server(target, database, extra=extra) as server:
+                yield server, database
+        finally:
+            self.databases.drop(database)
+
+    @contextmanager
     def servers(self, *, log_statements: bool = False) -> Iterator[dict[str, tuple[Server, str]]]:
         """Every target, each on a fresh copy of the seeded database."""
         with ExitStack() as stack:
-            running = {}
-            for target in self.options.targets:
-                database = self.databases.copy(self.template, log_statements=log_statements)
-                stack.callback(self.databases.drop, database)
-                running[target] = (stack.enter_context(self.server(target, database)), database)
-            yield running
+            yield {
+                target: stack.enter_context(
+                    self.server_on_copy(target, self.template, log_statements=log_statements)
+                )
+                for target in self.options.targets
+            }
 
     def profiler(self, server: Server, target: str, endpoint: Endpoint, c: int) -> Any:
         if not (self.options.profile and target == "qai" and c == max(self.options.connections)):
             return None
         import shutil
-        import subprocess
 
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         out = self.dir / f"profile-{endpoint.key}.txt"
@@ -496,32 +509,26 @@ class Runner:
             "large": (large, big.scale_project_id),
         }
         for size, (template, history_project) in cases.items():
-            database = self.databases.copy(template)
-            try:
-                with self.server("qai", database) as server:
-                    checks = [
-                        Endpoint("project_list", "GET", "/api/projects?limit=50"),
-                        Endpoint(
-                            "history",
-                            "GET",
-                            f"/api/projects/{history_project}/messages?limit=50",
-                        ),
-                        Endpoint(
-                            "history_latest",
-                            "GET",
-                            f"/api/projects/{history_project}/messages?limit=50&latest=true",
-                        ),
-                    ]
-                    for endpoint in checks:
-                        self.wrk(server, endpoint, 16, self.options.warmup)
-                        result = self.wrk(server, endpoint, 16, self.options.duration)
-                        self.results["scale"].setdefault(endpoint.key, {})[size] = asdict(result)
-                        self.say(
-                            f"  scale {size} {endpoint.key}: {result.rps:.0f} req/s "
-                            f"p50 {result.p50_ms:.2f} ms"
-                        )
-            finally:
-                self.databases.drop(database)
+            with self.server_on_copy("qai", template) as (server, _):
+                checks = [
+                    Endpoint("project_list", "GET", "/api/projects?limit=50"),
+                    Endpoint(
+                        "history", "GET", f"/api/projects/{history_project}/messages?limit=50"
+                    ),
+                    Endpoint(
+                        "history_latest",
+                        "GET",
+                        f"/api/projects/{history_project}/messages?limit=50&latest=true",
+                    ),
+                ]
+                for endpoint in checks:
+                    self.wrk(server, endpoint, 16, self.options.warmup)
+                    result = self.wrk(server, endpoint, 16, self.options.duration)
+                    self.results["scale"].setdefault(endpoint.key, {})[size] = asdict(result)
+                    self.say(
+                        f"  scale {size} {endpoint.key}: {result.rps:.0f} req/s "
+                        f"p50 {result.p50_ms:.2f} ms"
+                    )
 
 
 def sql_entry(done: int, kinds: Any, sample: list[str]) -> dict[str, Any]:

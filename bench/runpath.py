@@ -93,41 +93,37 @@ def measure(runner: Any, count: int) -> dict[str, Any]:
     except ImportError as exc:  # the bench runs from the repository, tests included
         return {"pending": f"the fake model server is not importable: {exc}"}
     runner.say(f"run path: {count} scripted runs, one at a time")
-    database = runner.databases.copy(runner.template)
-    dsn = runner.dsn(database)
     starts: list[float] = []
     wholes: list[float] = []
     failures: list[str] = []
-    try:
-        with FakeOpenAI(SCRIPT) as fake:
-            extra = {
-                "QAI_MODEL": "openai:gpt-fake",
-                "OPENAI_BASE_URL": fake.base_url,
-                "OPENAI_API_KEY": "sk-test",
-                "QAI_SANDBOX_ISOLATION": "bwrap" if shutil.which("bwrap") else "none",
-            }
-            with runner.server("qai", database, extra=extra) as server:
-                for n in range(count + 1):  # the first run warms up (imports, first sandbox)
-                    time.sleep(0.5)  # the worker is idle again, between two queue polls
-                    status, _, body = harness.request(
-                        "POST", server.base_url + "/api/projects", b'{"value":"a five-file page"}'
-                    )
-                    if status != 201:
-                        failures.append(f"create answered {status}: {body[:200]!r}")
-                        continue
-                    project_id = orjson.loads(body)["id"]
-                    asked, started, answered, kind, content = asyncio.run(
-                        _wait_answer(dsn, project_id, 120)
-                    )
-                    if kind != "RESULT":
-                        failures.append(str(content)[:300])
-                        continue
-                    if n == 0:
-                        continue
-                    starts.append((started - asked).total_seconds() * 1000)
-                    wholes.append((answered - asked).total_seconds() * 1000)
-    finally:
-        runner.databases.drop(database)
+    with FakeOpenAI(SCRIPT) as fake:
+        extra = {
+            "QAI_MODEL": "openai:gpt-fake",
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "QAI_SANDBOX_ISOLATION": "bwrap" if shutil.which("bwrap") else "none",
+        }
+        with runner.server_on_copy("qai", runner.template, extra=extra) as (server, database):
+            dsn = runner.dsn(database)
+            for n in range(count + 1):  # the first run warms up (imports, first sandbox)
+                time.sleep(0.5)  # the worker is idle again, between two queue polls
+                status, _, body = harness.request(
+                    "POST", server.base_url + "/api/projects", b'{"value":"a five-file page"}'
+                )
+                if status != 201:
+                    failures.append(f"create answered {status}: {body[:200]!r}")
+                    continue
+                project_id = orjson.loads(body)["id"]
+                asked, started, answered, kind, content = asyncio.run(
+                    _wait_answer(dsn, project_id, 120)
+                )
+                if kind != "RESULT":
+                    failures.append(str(content)[:300])
+                    continue
+                if n == 0:
+                    continue
+                starts.append((started - asked).total_seconds() * 1000)
+                wholes.append((answered - asked).total_seconds() * 1000)
     result: dict[str, Any] = {"start_ms": summary(starts), "whole_ms": summary(wholes)}
     if failures:
         result["failures"] = failures[:5]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -157,12 +157,7 @@ async def seed(dsn: str, *, scale: bool = False, rng_seed: int = 7) -> Workload:
                 )
                 scale_project = projects[2][0]
                 await _insert_messages(conn, rng, scale_project, SCALE_MESSAGES, _BASE_TIME)
-                workload = Workload(
-                    project_id=workload.project_id,
-                    history_project_id=history,
-                    inbox_project_id=workload.inbox_project_id,
-                    scale_project_id=scale_project,
-                )
+                workload = replace(workload, scale_project_id=scale_project)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
