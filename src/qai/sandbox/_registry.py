@@ -87,10 +87,6 @@ class FileLock:
                 return cls(path, fd)
             os.close(fd)
 
-    def move(self, path: Path) -> None:
-        os.rename(self.path, path)
-        self.path = path
-
     def release(self) -> None:
         if self.fd < 0:
             return
