@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qai.errors import CODE_BY_STATUS, STATUS_BY_CODE, ErrorCode, QaiError
+from qai.messages.service import PROMPT_REQUIRED
 
 log = logging.getLogger("qai.api")
 
@@ -49,7 +50,7 @@ def _issue(error: dict[str, Any]) -> dict[str, Any]:
     location = [part for part in error.get("loc", ()) if part != "body"]
     message = str(error.get("msg", "Invalid value"))
     if error.get("type") == "missing" and location == ["value"]:
-        message = "Prompt is required"
+        message = PROMPT_REQUIRED
     return {"path": location, "message": message, "code": error.get("type", "invalid")}
 
 

@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qai.common.pagination import Cursor, Page, backward_page, forward_page
-from qai.errors import FragmentNotFound, ProjectNotFound
+from qai.errors import BadRequest, FragmentNotFound, ProjectNotFound
 from qai.events import CodeAgentRun, send_after_commit
 from qai.messages.models import Fragment, Message, MessageRole, MessageType
 from qai.messages.repository import MessageRepository
 from qai.projects.repository import ProjectRepository
-from qai.projects.service import check_prompt
+
+PROMPT_MAX = 1000
+PROMPT_REQUIRED = "Prompt is required"
+PROMPT_TOO_LONG = f"Prompt must be less than {PROMPT_MAX} characters"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,15 @@ class FragmentDraft:
 
 def _position(message: Message) -> tuple[datetime, str]:
     return message.created_at, message.id
+
+
+def check_prompt(value: str) -> str:
+    """The original's rule for a prompt: 1..1000 characters (we also refuse blank ones)."""
+    if not value or not value.strip():
+        raise BadRequest(PROMPT_REQUIRED, issues=[{"path": ["value"], "message": PROMPT_REQUIRED}])
+    if len(value) > PROMPT_MAX:
+        raise BadRequest(PROMPT_TOO_LONG, issues=[{"path": ["value"], "message": PROMPT_TOO_LONG}])
+    return value
 
 
 async def list_messages(

@@ -7,25 +7,26 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from qai.common.schemas import Input, Schema, Timestamp, iso_utc
-from qai.projects.service import NAME_MAX, PROMPT_MAX
+from qai.messages.service import PROMPT_MAX, PROMPT_REQUIRED, PROMPT_TOO_LONG
+from qai.projects.service import NAME_MAX, NAME_REQUIRED, NAME_TOO_LONG
 
 TemplateName = Literal["web", "nextjs"]
 
 
 def _prompt(value: str) -> str:
     if not value.strip():
-        raise PydanticCustomError("prompt_required", "Prompt is required")
+        raise PydanticCustomError("prompt_required", PROMPT_REQUIRED)
     if len(value) > PROMPT_MAX:
-        raise PydanticCustomError("prompt_too_long", "Prompt must be less than 1000 characters")
+        raise PydanticCustomError("prompt_too_long", PROMPT_TOO_LONG)
     return value
 
 
 def _name(value: str) -> str:
     value = value.strip()
     if not value:
-        raise PydanticCustomError("name_required", "Name is required")
+        raise PydanticCustomError("name_required", NAME_REQUIRED)
     if len(value) > NAME_MAX:
-        raise PydanticCustomError("name_too_long", f"Name must be at most {NAME_MAX} characters")
+        raise PydanticCustomError("name_too_long", NAME_TOO_LONG)
     return value
 
 

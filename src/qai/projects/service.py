@@ -9,15 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor, Page, forward_page
 from qai.errors import BadRequest, ProjectNotFound
-from qai.events import CodeAgentRun, send_after_commit
-from qai.messages.models import Message, MessageRole, MessageType
-from qai.messages.repository import MessageRepository
+from qai.messages.models import Message
+from qai.messages.service import check_prompt, create_user_message
 from qai.projects.models import Project
 from qai.projects.names import random_project_name
 from qai.projects.repository import ProjectRepository
 
-PROMPT_MAX = 1000
 NAME_MAX = 100
+NAME_REQUIRED = "Name is required"
+NAME_TOO_LONG = f"Name must be at most {NAME_MAX} characters"
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,12 @@ class ProjectView:
         )
 
 
-def check_prompt(value: str) -> str:
-    """The original's rule for a prompt: 1..1000 characters (we also refuse blank ones)."""
-    if not value or not value.strip():
-        raise BadRequest(
-            "Prompt is required", issues=[{"path": ["value"], "message": "Prompt is required"}]
-        )
-    if len(value) > PROMPT_MAX:
-        message = "Prompt must be less than 1000 characters"
-        raise BadRequest(message, issues=[{"path": ["value"], "message": message}])
-    return value
-
-
 def check_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise BadRequest(
-            "Name is required", issues=[{"path": ["name"], "message": "Name is required"}]
-        )
+        raise BadRequest(NAME_REQUIRED, issues=[{"path": ["name"], "message": NAME_REQUIRED}])
     if len(name) > NAME_MAX:
-        message = f"Name must be at most {NAME_MAX} characters"
-        raise BadRequest(message, issues=[{"path": ["name"], "message": message}])
+        raise BadRequest(NAME_TOO_LONG, issues=[{"path": ["name"], "message": NAME_TOO_LONG}])
     return name
 
 
@@ -68,16 +53,11 @@ async def create_project_with_first_message(
 ) -> tuple[ProjectView, Message]:
     """Create a project named with a random slug, its first USER message, and send
     ``code-agent/run`` once the transaction commits."""
-    check_prompt(value)
+    check_prompt(value)  # before anything is written: a refused prompt costs no statement
     project = Project(name=random_project_name())
+    # Flushed first: the message's foreign key needs the project's row.
     await ProjectRepository(session).add(project, template=template)
-    message = Message(
-        content=value, role=MessageRole.USER, type=MessageType.RESULT, project_id=project.id
-    )
-    await MessageRepository(session).add(message)
-    send_after_commit(
-        session, CodeAgentRun(project_id=project.id, message_id=message.id, value=value)
-    )
+    message = await create_user_message(session, project.id, value)
     return ProjectView.of(project, template), message
 
 
