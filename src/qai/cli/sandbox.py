@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ import typer
 from qai.cli._common import fail
 from qai.sandbox import (
     TEMPLATES,
+    CommandResult,
     SandboxInfo,
     SandboxManager,
     TemplateNotPrepared,
@@ -151,7 +153,7 @@ def exec_command(
 ) -> None:
     """Run a command in a running sandbox; exit with its exit code."""
 
-    async def work(manager: SandboxManager) -> Any:
+    async def work(manager: SandboxManager) -> CommandResult | None:
         sandbox = await manager.get(name)
         if sandbox is None:
             return None
@@ -161,17 +163,7 @@ def exec_command(
     if result is None:
         fail(f"No running sandbox is named {name!r} (see `qai sandbox list`).")
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "exit_code": result.exit_code,
-                    "stdout": result.stdout,
-                    "stderr": result.stderr,
-                    "timed_out": result.timed_out,
-                    "truncated": result.truncated,
-                }
-            )
-        )
+        typer.echo(json.dumps(dataclasses.asdict(result)))
     else:
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
