@@ -49,12 +49,6 @@ class QaiError(Exception):
     def status(self) -> int:
         return STATUS_BY_CODE[self.code]
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.issues is not None:
-            body["issues"] = self.issues
-        return body
-
 
 class BadRequest(QaiError):
     code = "BAD_REQUEST"

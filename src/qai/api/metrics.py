@@ -90,9 +90,5 @@ class Metrics:
         for status, count in counts.items():
             self.runs.labels(status).set(count)
 
-    def register(self, collector: Collector) -> None:
-        """Add a collector (e.g. runs by status) to what /metrics exposes."""
-        self.registry.register(collector)
-
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import typer
@@ -13,13 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(value, BaseModel):
-        data: Any = value.model_dump(mode="json", by_alias=True)
-    elif isinstance(value, dict):
-        data = value
-    else:
-        data = [item.model_dump(mode="json", by_alias=True) for item in value]
+def print_json(value: BaseModel) -> None:
+    data = value.model_dump(mode="json", by_alias=True)
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 

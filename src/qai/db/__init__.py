@@ -2,13 +2,12 @@
 
 from qai.db.base import Base, new_id, utcnow
 from qai.db.engine import Database, dispose_database, get_database
-from qai.db.session import after_commit, commit, read_session, session_scope
+from qai.db.session import after_commit, read_session, session_scope
 
 __all__ = [
     "Base",
     "Database",
     "after_commit",
-    "commit",
     "dispose_database",
     "get_database",
     "new_id",

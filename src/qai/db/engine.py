@@ -46,10 +46,6 @@ class Database:
     stats: QueryStats = field(default_factory=QueryStats)
     reads: DriverReads | None = None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     def pool_status(self) -> dict[str, int]:
         """Pool figures: configured size, connections checked out, overflow in use."""
         pool = self.engine.pool

@@ -14,7 +14,7 @@ from qai.common.responses import json_response
 from qai.db import read_session, session_scope
 from qai.errors import BadRequest, ProjectNotFound
 from qai.messages import service
-from qai.messages.models import Fragment, Message
+from qai.messages.models import Fragment
 from qai.messages.repository import HistoryRow, history_newest_before, history_oldest_first
 from qai.messages.schemas import (
     FragmentOut,
@@ -41,19 +41,6 @@ def fragment_out(fragment: Fragment) -> FragmentOut:
         summary=fragment.summary,
         created_at=fragment.created_at,
         updated_at=fragment.updated_at,
-    )
-
-
-def message_out(message: Message) -> MessageOut:
-    return MessageOut(
-        id=message.id,
-        content=message.content,
-        role=message.role,
-        type=message.type,
-        created_at=message.created_at,
-        updated_at=message.updated_at,
-        project_id=message.project_id,
-        fragment=fragment_out(message.fragment) if message.fragment is not None else None,
     )
 
 
