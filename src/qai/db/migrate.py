@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from qai.settings import Settings
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ORIGINAL_HEAD = "projects"
 PRISMA_MIGRATIONS = ("message_fragment", "projects")
+ORIGINAL_TABLES = ("Project", "Message", "Fragment")
 
 
 # Tables that may live in the same database but are not ours to manage.
@@ -131,6 +132,13 @@ class AdoptReport:
     head: str
 
 
+def _row_counts(connection: Connection, tables: Iterable[str]) -> dict[str, int]:
+    return {
+        table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+        for table in tables
+    }
+
+
 def _prisma_state(connection: Connection) -> tuple[list[str], dict[str, int]]:
     tables = set(inspect(connection).get_table_names())
     if "_prisma_migrations" not in tables:
@@ -157,14 +165,10 @@ def _prisma_state(connection: Connection) -> tuple[list[str], dict[str, int]]:
             + (", ".join(applied) or "none")
             + "; QAI can adopt a database with exactly message_fragment then projects applied."
         )
-    missing = {"Project", "Message", "Fragment"} - tables
+    missing = set(ORIGINAL_TABLES) - tables
     if missing:
         raise MigrationError(f"The original's tables are missing: {', '.join(sorted(missing))}")
-    counts = {
-        table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
-        for table in ("Project", "Message", "Fragment")
-    }
-    return applied, counts
+    return applied, _row_counts(connection, ORIGINAL_TABLES)
 
 
 def adopt(settings: Settings) -> AdoptReport:
@@ -178,14 +182,7 @@ def adopt(settings: Settings) -> AdoptReport:
     applied, before = _run(settings, _prisma_state)
     stamp(settings, ORIGINAL_HEAD)
     upgrade(settings)
-
-    def count(connection: Connection) -> dict[str, int]:
-        return {
-            table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
-            for table in before
-        }
-
-    after = _run(settings, count)
+    after = _run(settings, lambda connection: _row_counts(connection, before))
     if after != before:
         raise MigrationError(f"Row counts changed during adoption: before {before}, after {after}")
     return AdoptReport(applied_prisma_migrations=applied, rows=after, head=head_revision(settings))
