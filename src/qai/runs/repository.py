@@ -23,8 +23,8 @@ class RunRepository:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         return insert(table)
 
-    async def add_if_absent(self, *, run_id: str, project_id: str, at: datetime) -> bool:
-        """Insert a queued run for the message ``run_id``; False if it already has one."""
+    async def add_if_absent(self, *, run_id: str, project_id: str, at: datetime) -> Run | None:
+        """Insert a queued run for the message ``run_id``; None if it already has one."""
         statement = (
             self._insert(Run)
             .values(
@@ -38,16 +38,19 @@ class RunRepository:
                 turns=0,
             )
             .on_conflict_do_nothing()
+            .returning(Run)  # no row when the insert was skipped
         )
-        result = await self.session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        run: Run | None = (
+            await self.session.execute(statement, execution_options={"populate_existing": True})
+        ).scalar_one_or_none()
+        return run
 
     async def get(self, run_id: str) -> Run | None:
         return await self.session.get(Run, run_id, populate_existing=True)
 
-    async def mark_running(self, run_id: str, *, model: str | None, at: datetime) -> bool:
-        """queued/running -> running; False once the run has finished."""
-        result = await self.session.execute(
+    async def mark_running(self, run_id: str, *, model: str | None, at: datetime) -> Run | None:
+        """queued/running -> running; None once the run has finished."""
+        statement = (
             update(Run)
             .where(Run.id == run_id, Run.answer_message_id.is_(None))
             .values(
@@ -55,9 +58,10 @@ class RunRepository:
                 model=model,
                 started_at=func.coalesce(Run.started_at, at),
             )
-            .execution_options(synchronize_session=False)
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def claim_answer(
         self,
@@ -70,9 +74,10 @@ class RunRepository:
         turns: int,
         input_tokens: int,
         output_tokens: int,
-    ) -> bool:
-        """Record the answer, only if the run has none yet: the guard of "exactly one answer"."""
-        result = await self.session.execute(
+    ) -> Run | None:
+        """Record the answer, only if the run has none yet: the guard of "exactly one answer".
+        None if it already had one."""
+        statement = (
             update(Run)
             .where(Run.id == run_id, Run.answer_message_id.is_(None))
             .values(
@@ -84,9 +89,10 @@ class RunRepository:
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
             )
-            .execution_options(synchronize_session=False)
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def page_newest_first(
         self, project_id: str, *, limit: int, before: Cursor | None

@@ -61,6 +61,12 @@ async def _publish_run(session: AsyncSession, run: Run) -> None:
     )
 
 
+async def _publish_step(session: AsyncSession, project_id: str, step: RunStep) -> None:
+    await live.publish(
+        session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
+    )
+
+
 async def _publish_message(session: AsyncSession, message: Message) -> None:
     await live.publish(
         session,
@@ -72,14 +78,14 @@ async def _publish_message(session: AsyncSession, message: Message) -> None:
 
 async def _add_if_absent(session: AsyncSession, run_id: str, project_id: str) -> bool:
     """Create the run of a USER message; the first to do so announces the message and the run."""
-    repository = RunRepository(session)
-    if not await repository.add_if_absent(run_id=run_id, project_id=project_id, at=utcnow()):
+    run = await RunRepository(session).add_if_absent(
+        run_id=run_id, project_id=project_id, at=utcnow()
+    )
+    if run is None:
         return False
     message = await MessageRepository(session).get(run_id)
     if message is not None:
         await _publish_message(session, message)
-    run = await repository.get(run_id)
-    assert run is not None
     await _publish_run(session, run)
     return True
 
@@ -100,11 +106,9 @@ async def start(
 ) -> Run | None:
     """Mark the run running (creating it if the enqueue outran its row); None once answered."""
     await _add_if_absent(session, run_id, project_id)
-    repository = RunRepository(session)
-    if not await repository.mark_running(run_id, model=model, at=utcnow()):
+    run = await RunRepository(session).mark_running(run_id, model=model, at=utcnow())
+    if run is None:
         return None
-    run = await repository.get(run_id)
-    assert run is not None
     await _publish_run(session, run)
     return run
 
@@ -113,9 +117,7 @@ async def step_started(
     session: AsyncSession, project_id: str, run_id: str, seq: int, *, kind: str, label: str
 ) -> None:
     step = await RunRepository(session).start_step(run_id, seq, kind=kind, label=label, at=utcnow())
-    await live.publish(
-        session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
-    )
+    await _publish_step(session, project_id, step)
 
 
 async def step_finished(
@@ -131,9 +133,7 @@ async def step_finished(
         run_id, seq, outcome=outcome, detail=detail, at=utcnow()
     )
     if step is not None:
-        await live.publish(
-            session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
-        )
+        await _publish_step(session, project_id, step)
 
 
 class AlreadyAnswered(Exception):
@@ -150,7 +150,7 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
     if run is None:
         raise RunNotFound()
     if run.answer_message_id is not None:
-        raise AlreadyAnswered(run.answer_message_id)
+        raise AlreadyAnswered()
     if isinstance(outcome, Success):
         message = await messages.save_assistant_result(
             session, run.project_id, outcome.reply, outcome.fragment
@@ -159,7 +159,7 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
     else:
         message = await messages.save_assistant_error(session, run.project_id, outcome.message)
         status, error = RunStatus.FAILED, outcome.message
-    claimed = await repository.claim_answer(
+    finished = await repository.claim_answer(
         run_id,
         answer_message_id=message.id,
         status=status,
@@ -169,11 +169,9 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
         input_tokens=outcome.usage.input_tokens,
         output_tokens=outcome.usage.output_tokens,
     )
-    if not claimed:
-        raise AlreadyAnswered(run_id)
+    if finished is None:
+        raise AlreadyAnswered()
     await _publish_message(session, message)
-    finished = await repository.get(run_id)
-    assert finished is not None
     await _publish_run(session, finished)
     return message
 
