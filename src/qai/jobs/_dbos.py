@@ -149,11 +149,17 @@ class Jobs:
                 self._client = await asyncio.to_thread(connect)
             return self._client
 
-    async def status(self, workflow_id: str) -> str | None:
-        """The workflow's DBOS status (PENDING, SUCCESS, ...), None if it was never enqueued."""
+    async def statuses(self, workflow_ids: list[str]) -> dict[str, str | None]:
+        """Each workflow's DBOS status (PENDING, SUCCESS, ...), None for one never enqueued;
+        one query for them all."""
         assert self.executes, "only a worker reads workflow statuses"
-        found = await DBOS.get_workflow_status_async(workflow_id)
-        return None if found is None else str(found.status)
+        if not workflow_ids:
+            return {}  # DBOS reads an empty list of ids as "every workflow"
+        found = await DBOS.list_workflows_async(
+            workflow_ids=workflow_ids, load_input=False, load_output=False
+        )
+        known = {workflow.workflow_id: str(workflow.status) for workflow in found}
+        return {workflow_id: known.get(workflow_id) for workflow_id in workflow_ids}
 
     async def stop(self) -> None:
         if self._client is not None:

@@ -167,11 +167,11 @@ class RunRepository:
         )
         return int(await self.session.scalar(query) or 1)
 
-    async def unanswered_user_messages(self) -> list[tuple[str, str, RunStatus | None]]:
+    async def unanswered_user_messages(self) -> list[tuple[str, str]]:
         """USER messages that have no run, or whose run has not answered yet, oldest first:
-        (message id, project id, run status or None)."""
+        (message id, project id)."""
         query = (
-            select(Message.id, Message.project_id, Run.status)
+            select(Message.id, Message.project_id)
             .outerjoin(Run, Run.message_id == Message.id)
             .where(
                 Message.role == MessageRole.USER,
@@ -185,7 +185,4 @@ class RunRepository:
             )
             .order_by(Message.created_at, Message.id)
         )
-        return [
-            (row[0], row[1], RunStatus(row[2]) if row[2] is not None else None)
-            for row in (await self.session.execute(query)).all()
-        ]
+        return [(row[0], row[1]) for row in (await self.session.execute(query)).all()]

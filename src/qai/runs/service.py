@@ -185,7 +185,7 @@ async def position_of(session: AsyncSession, message_id: str) -> int:
     return await RunRepository(session).position_of(message_id)
 
 
-async def unanswered(session: AsyncSession) -> list[tuple[str, str, RunStatus | None]]:
+async def unanswered(session: AsyncSession) -> list[tuple[str, str]]:
     return await RunRepository(session).unanswered_user_messages()
 
 

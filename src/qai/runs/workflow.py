@@ -130,7 +130,7 @@ async def dispatch(event: CodeAgentRun) -> None:
     try:
         await enqueue(event.project_id, event.message_id)
     except Exception:
-        # The message is saved; start-up repair enqueues it when a worker next starts.
+        # The message is saved; a worker's repair (at start, then every minute) enqueues it.
         log.exception("could not enqueue the run of message %s", event.message_id)
 
 
@@ -140,9 +140,10 @@ async def repair() -> int:
     runtime = _current()
     async with read_session() as session:
         pending = await runs.unanswered(session)
+    statuses = await runtime.jobs.statuses([message_id for message_id, _ in pending])
     repaired = 0
-    for message_id, project_id, _ in pending:
-        status = await runtime.jobs.status(message_id)
+    for message_id, project_id in pending:
+        status = statuses[message_id]
         if status is None:
             await enqueue(project_id, message_id)
             repaired += 1
@@ -150,7 +151,7 @@ async def repair() -> int:
             await _save(message_id, Failure(CRASHED))
             repaired += 1
     if repaired:
-        log.info("start-up repair: %d unanswered message(s) given a run or an answer", repaired)
+        log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
     return repaired
 
 
