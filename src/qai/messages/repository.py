@@ -171,3 +171,18 @@ class MessageRepository:
     async def recent(self, project_id: str, *, limit: int) -> list[Message]:
         """The last ``limit`` messages of a project, oldest first (conversation memory)."""
         return await self.page_newest_before(project_id, limit=limit, before=None)
+
+    async def recent_for_memory(self, project_id: str, *, limit: int) -> list[Message]:
+        """The last ``limit`` messages of a project, oldest first, each fragment with only its
+        summary: the agent's memory never reads a fragment's files (the app's whole source)."""
+        query = (
+            select(Message)
+            .outerjoin(Message.fragment)
+            .options(contains_eager(Message.fragment).load_only(Fragment.summary, raiseload=True))
+            .where(Message.project_id == project_id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+        rows = list((await self.session.execute(query)).scalars().unique())
+        rows.reverse()
+        return rows

@@ -209,7 +209,9 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
             return None
         template = await ProjectRepository(session).template_of(project_id) or default_template
         latest = await messages.latest_fragment(session, project_id)
-        recent = await messages.recent_messages(session, project_id, limit=MEMORY_MESSAGES)
+        recent = await MessageRepository(session).recent_for_memory(
+            project_id, limit=MEMORY_MESSAGES
+        )
     # The conversation so far: every message but this one and the USER messages queued after it
     # (their answers cannot exist yet: a project's runs go one at a time, in order).
     earlier = [
