@@ -13,23 +13,15 @@ log = logging.getLogger("qai")
 
 async def run_worker(settings: Settings) -> None:
     """Take runs from the queue until SIGTERM or SIGINT."""
-    from qai.db import migrate
-    from qai.db.engine import dispose_database
     from qai.jobs import runtime
 
-    if settings.auto_migrate:
-        await asyncio.to_thread(migrate.upgrade, settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    await runtime.start(settings, role="worker")
-    log.info("worker ready; stop it with Ctrl-C (runs in flight resume when a worker restarts)")
-    try:
+    async with runtime.running(settings, role="worker"):
+        log.info("worker ready; stop it with Ctrl-C (runs in flight resume when a worker restarts)")
         await stopping.wait()
-    finally:
-        await runtime.stop()
-        await dispose_database()
 
 
 def worker() -> None:

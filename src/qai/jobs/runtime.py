@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from pydantic_ai.models import Model
 
@@ -19,7 +20,7 @@ from qai.settings import Settings
 
 log = logging.getLogger("qai.jobs")
 
-__all__ = ["Role", "start", "stop"]
+__all__ = ["Role", "running", "start", "stop"]
 
 PRUNE_EVERY_SECONDS = 3600.0
 REPAIR_EVERY_SECONDS = 60.0
@@ -93,6 +94,25 @@ async def stop() -> None:
         await jobs.stop()
     await workflow.unconfigure()
     await hub.close_hub()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, role: Role) -> AsyncIterator[None]:
+    """The process's whole life around the job runtime: migrate the database (if
+    QAI_AUTO_MIGRATE), start; on exit stop, then close the sandboxes and the database."""
+    from qai.db import migrate
+    from qai.db.engine import dispose_database
+    from qai.sandbox import shutdown_sandbox_manager
+
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, settings)
+    await start(settings, role=role)
+    try:
+        yield
+    finally:
+        await stop()
+        await shutdown_sandbox_manager()
+        await dispose_database()
 
 
 async def _housekeep(settings: Settings) -> None:
