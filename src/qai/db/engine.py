@@ -74,22 +74,28 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 def create_database(settings: Settings) -> Database:
     url = settings.sqlalchemy_url
-    kwargs: dict[str, Any] = {"echo": settings.db_echo}
-    connect_args: dict[str, Any] = {"server_settings": {"application_name": "qai"}}
     path = sqlite_path(url)
+    pool: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+    }
+    reads: DriverReads | None = None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
+        engine = create_async_engine(
+            url,
+            echo=settings.db_echo,
+            **pool,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
+        _configure_sqlite(engine)
     elif make_url(url).get_backend_name() == "postgresql":
-        kwargs.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
+        connect_args: dict[str, Any] = {"server_settings": {"application_name": "qai"}}
+        engine = create_async_engine(
+            url,
+            echo=settings.db_echo,
+            **pool,
             pool_recycle=settings.db_pool_recycle,
             pool_pre_ping=settings.db_pool_pre_ping,
             # Our sessions always end with commit or rollback, so the pool's rollback-on-return
@@ -97,16 +103,16 @@ def create_database(settings: Settings) -> Database:
             pool_reset_on_return=None,
             connect_args=connect_args,
         )
-    engine = create_async_engine(url, **kwargs)
+        reads = DriverReads(engine, connect_args, settings.db_pool_size)
+    else:
+        # In-memory SQLite: SQLAlchemy picks its pool (one shared connection), nothing to size.
+        engine = create_async_engine(url, echo=settings.db_echo)
     database = Database(
         settings=settings,
         engine=engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
+        reads=reads,
     )
-    if path is not None:
-        _configure_sqlite(engine)
-    elif engine.dialect.name == "postgresql":
-        database.reads = DriverReads(engine, connect_args, settings.db_pool_size)
     _watch_slow_queries(database)
     return database
 
