@@ -52,6 +52,13 @@ def executor_id(settings: Settings, role: Role) -> str:
     return settings.worker_id or f"{socket.gethostname()}-{role}"
 
 
+def _open_client(url: str) -> DBOSClient:
+    """A client of the system database at ``url`` (blocking). A client never creates the
+    system database's tables and a worker may not have yet, so migrate first."""
+    DBOS.migrate(url)
+    return DBOSClient(system_database_url=url, application_name=APP_NAME)
+
+
 class Jobs:
     """The process's connection to DBOS: a launched runtime (serve, worker) or a client (api)."""
 
@@ -88,8 +95,7 @@ class Jobs:
         self._launched = True
 
     def _register_queue(self, url: str) -> None:
-        DBOS.migrate(url)
-        client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+        client = _open_client(url)
         try:
             client.register_queue(
                 RUNS_QUEUE,
@@ -140,13 +146,7 @@ class Jobs:
         async with self._client_lock:
             if self._client is None:
                 url = system_database_url(self.settings)
-
-                def connect() -> DBOSClient:
-                    # A client never creates the system database; a worker may not have yet.
-                    DBOS.migrate(url)
-                    return DBOSClient(system_database_url=url, application_name=APP_NAME)
-
-                self._client = await asyncio.to_thread(connect)
+                self._client = await asyncio.to_thread(_open_client, url)
             return self._client
 
     async def statuses(self, workflow_ids: list[str]) -> dict[str, str | None]:
