@@ -35,15 +35,15 @@ class Hub:
         for signal in self._signals.get(project_id, ()):
             signal.set()
 
-    def end_streams(self) -> None:
-        """The server is shutting down: every open stream ends, new ones end at once."""
-        self.closing = True
+    def _wake_all(self) -> None:
         for signals in self._signals.values():
             for signal in signals:
                 signal.set()
 
-    def subscribers(self) -> int:
-        return sum(len(signals) for signals in self._signals.values())
+    def end_streams(self) -> None:
+        """The server is shutting down: every open stream ends, new ones end at once."""
+        self.closing = True
+        self._wake_all()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, project_id: str) -> AsyncIterator[asyncio.Event]:
@@ -67,16 +67,13 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        for signals in self._signals.values():
-            for signal in signals:
-                signal.set()
+        self._wake_all()
 
     async def _poll(self) -> None:
         async with read_session() as session:
             seen = await EventRepository(session).latest_id()
         # Streams that read before ``seen`` was taken may have missed an event up to it.
-        for project_id in list(self._signals):
-            self.wake(project_id)
+        self._wake_all()
         while self._signals:
             await asyncio.sleep(self.poll_seconds)
             try:
