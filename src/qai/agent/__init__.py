@@ -1,8 +1,6 @@
 """The code agent: prompts per template, the three sandbox tools, memory, titles and replies."""
 
 from qai.agent._agent import (
-    AGENT_NAME,
-    AgentOutcome,
     AgentTask,
     build_code_agent,
     extract_summary,
@@ -14,9 +12,7 @@ from qai.agent.naming import derive_reply, derive_title, name_and_reply
 from qai.agent.tools import AgentDeps, SandboxSpec, StepKind, StepLog
 
 __all__ = [
-    "AGENT_NAME",
     "AgentDeps",
-    "AgentOutcome",
     "AgentTask",
     "PastMessage",
     "SandboxSpec",

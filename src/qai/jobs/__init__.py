@@ -4,6 +4,6 @@
 process's handle on DBOS.
 """
 
-from qai.jobs._dbos import APPLICATION_VERSION, RUNS_QUEUE, TERMINAL_STATUSES, Jobs, Role
+from qai.jobs._dbos import TERMINAL_STATUSES, Jobs, Role
 
-__all__ = ["APPLICATION_VERSION", "RUNS_QUEUE", "TERMINAL_STATUSES", "Jobs", "Role"]
+__all__ = ["TERMINAL_STATUSES", "Jobs", "Role"]
