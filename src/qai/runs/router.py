@@ -9,9 +9,9 @@ from fastapi.responses import StreamingResponse
 
 from qai.api.responses import errors
 from qai.db import read_session
-from qai.errors import BadRequest
+from qai.errors import BadRequest, ProjectNotFound
 from qai.live import service as live
-from qai.projects import service as projects
+from qai.projects.repository import ProjectRepository
 from qai.runs import service
 from qai.runs.schemas import RunDetail, RunOut, RunPage, RunStepOut
 from qai.settings import get_settings
@@ -83,7 +83,8 @@ async def project_events(
     if start is None:
         start = _event_id(after, "after")
     async with read_session() as session:
-        await projects.get_project(session, project_id)
+        if not await ProjectRepository(session).exists(project_id):
+            raise ProjectNotFound()
         if start is None:
             start = await live.latest_event_id(session, project_id)
     settings = get_settings()
