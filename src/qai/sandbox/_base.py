@@ -7,6 +7,7 @@ import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
+from qai.sandbox._hosts import PreviewHosts
 from qai.sandbox._model import CommandResult, SandboxInfo, SandboxStatus
 
 
@@ -93,6 +94,9 @@ class Sandbox(ABC):
 
 class SandboxManager(ABC):
     """Starts, finds and stops sandboxes. One per process: see ``get_sandbox_manager``."""
+
+    # The preview addresses of its sandboxes: what preview_url makes, what the gateway reads.
+    hosts: PreviewHosts
 
     @abstractmethod
     async def start(

@@ -1,4 +1,4 @@
-"""The preview gateway: an ASGI app serving each sandbox's server on an origin of its own."""
+"""The preview gateway: each sandbox's server on an origin of its own, in front of an ASGI app."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from qai.sandbox._base import Sandbox, SandboxManager
 from qai.sandbox._hosts import PreviewHosts, PreviewTarget
 from qai.sandbox._model import PreviewSpec, SandboxStatus
 from qai.sandbox._proxy import Receive, Scope, Send, proxy_http, proxy_websocket
-from qai.settings import get_settings
 
 logger = logging.getLogger("qai.sandbox")
 
@@ -31,6 +30,9 @@ class PreviewGateway:
     starts (up to ``ready_wait`` seconds are waited), a page that reloads itself is shown; a
     failed server shows its last log lines. Requests, streamed responses and websockets pass
     through to the server inside the sandbox, reached through its network namespace.
+
+    The preview addresses are the manager's (``manager.hosts``), so the gateway reads back the
+    addresses ``preview_url`` makes; ``url_template`` replaces the manager's template.
     """
 
     def __init__(
@@ -41,22 +43,28 @@ class PreviewGateway:
         url_template: str | None = None,
         ready_wait: float = 2.0,
     ) -> None:
-        settings = get_settings()
         self.manager = manager
         self.resolve = resolve
-        self.hosts = PreviewHosts(url_template or settings.preview_url_template, settings.port)
+        self.hosts = (
+            manager.hosts
+            if url_template is None
+            else PreviewHosts(url_template, manager.hosts.qai_port)
+        )
         self.ready_wait = ready_wait
+
+    def label(self, scope: Scope) -> str | None:
+        """The ``{sandbox}`` part of the Host of an HTTP or websocket request for a preview
+        address; None for any other request."""
+        if scope["type"] not in ("http", "websocket"):
+            return None
+        return self.hosts.label(_host(scope))
 
     def handles(self, scope: Scope) -> bool:
         """Whether ``scope`` is an HTTP or websocket request for a preview address."""
-        if scope["type"] not in ("http", "websocket"):
-            return False
-        return self.hosts.label(_host(scope)) is not None
+        return self.label(scope) is not None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            return
-        label = self.hosts.label(_host(scope)) or ""
+    async def serve(self, label: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request for the preview address ``label`` (see :meth:`label`)."""
         target = self.hosts.target(label)
         if target is None:
             await _respond(scope, send, 404, _pages.not_found(label))
@@ -126,10 +134,11 @@ class PreviewHostMiddleware:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.gateway.handles(scope):
-            await self.gateway(scope, receive, send)
-        else:
+        label = self.gateway.label(scope)
+        if label is None:
             await self.app(scope, receive, send)
+        else:
+            await self.gateway.serve(label, scope, receive, send)
 
 
 def _host(scope: Scope) -> str:
