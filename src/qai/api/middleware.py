@@ -94,15 +94,11 @@ class RequestContextMiddleware:
         too_large = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if too_large and not response_started:
+            if too_large:
                 # The app saw the body cut short (and may have answered 400): the real cause
                 # is the size, whatever the app made of it.
-                await send_error(
-                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
-                )
-                return
-            if too_large:
+                if not response_started:
+                    await send_too_large()
                 return
             await send_raw(message)
 
@@ -128,6 +124,9 @@ class RequestContextMiddleware:
             )
             await send_raw({"type": "http.response.body", "body": body})
 
+        async def send_too_large() -> None:
+            await send_error(413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes")
+
         async def limited_receive() -> Message:
             nonlocal received, too_large
             message = await receive()
@@ -140,16 +139,12 @@ class RequestContextMiddleware:
 
         try:
             if content_length is not None and _too_large(content_length, limit):
-                await send_error(
-                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
-                )
+                await send_too_large()
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
             if not response_started:
-                await send_error(
-                    413, "PAYLOAD_TOO_LARGE", f"Request body larger than {limit} bytes"
-                )
+                await send_too_large()
         except Exception:
             if response_started:
                 # Answered already (FastAPI's handler logged it with the request id, then
