@@ -23,28 +23,26 @@ class _DatabaseCollector(Collector):
         if database is None:
             return
         pool = database.pool_status()
-        for name, value, help_text in (
+        gauges = [
             ("qai_db_pool_size", pool["size"], "Connections the pool keeps."),
             ("qai_db_pool_checked_out", pool["checked_out"], "Connections in use."),
             ("qai_db_pool_overflow", pool["overflow"], "Connections above the pool size in use."),
-        ):
-            gauge = GaugeMetricFamily(name, help_text)
-            gauge.add_metric([], value)
-            yield gauge
+        ]
         if database.reads is not None:
             reads = database.reads.status()
-            for name, value, help_text in (
+            gauges += [
                 ("qai_db_read_pool_open", reads["open"], "Connections of the hot-read pool."),
                 ("qai_db_read_pool_in_use", reads["in_use"], "Hot-read connections in use."),
-            ):
-                gauge = GaugeMetricFamily(name, help_text)
-                gauge.add_metric([], value)
-                yield gauge
-        slow = GaugeMetricFamily(
-            "qai_db_slow_queries", "Statements slower than QAI_DB_SLOW_QUERY_MS since start."
+            ]
+        gauges.append(
+            (
+                "qai_db_slow_queries",
+                database.stats.slow_queries,
+                "Statements slower than QAI_DB_SLOW_QUERY_MS since start.",
+            )
         )
-        slow.add_metric([], database.stats.slow_queries)
-        yield slow
+        for name, value, help_text in gauges:
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 class Metrics:
