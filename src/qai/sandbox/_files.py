@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from qai.sandbox._errors import SandboxFileNotFound, SandboxPathError
@@ -30,6 +30,11 @@ _MAX_LISTED = 5000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Owner = tuple[int, int] | None
+
+
+def owner_of(uid: int | None) -> Owner:
+    """The owner of a sandbox's files: its uid and gid (None: QAI's own user)."""
+    return (uid, uid) if uid is not None else None
 
 
 def relative_path(path: str) -> str:
@@ -53,6 +58,12 @@ def relative_path(path: str) -> str:
     if not pure.parts or pure == PurePosixPath("."):
         raise SandboxPathError(f"path {path!r} names the sandbox directory, not a file")
     return pure.as_posix()
+
+
+def check_paths(paths: Iterable[str]) -> None:
+    """Refuse the first path :func:`relative_path` refuses: called before writing anything."""
+    for path in paths:
+        relative_path(path)
 
 
 class _Walker:

@@ -32,9 +32,10 @@ from qai.sandbox._errors import (
     SandboxNotFound,
 )
 from qai.sandbox._files import (
+    check_paths,
     chown_tree,
     copy_starter,
-    relative_path,
+    owner_of,
     tree_size,
     write_file,
 )
@@ -132,13 +133,18 @@ class LocalSandboxManager(SandboxManager):
     def _name_lock(self, name: str) -> asyncio.Lock:
         return self._name_locks.setdefault(name, asyncio.Lock())
 
+    @property
+    def _bwrap(self) -> bool:
+        """Sandboxes run under bubblewrap: each in namespaces of its own, as a uid of its own."""
+        return self.isolation.name == "bwrap"
+
     def _limits(self, *, server: bool) -> Limits:
         s = self.settings
         return Limits(
             memory_bytes=s.sandbox_memory_mb << 20,
             # Without isolation commands run as QAI's own user: a process limit would count
             # every process of that user, so none is set.
-            processes=s.sandbox_max_processes if self.isolation.name == "bwrap" else None,
+            processes=s.sandbox_max_processes if self._bwrap else None,
             file_size_bytes=s.sandbox_file_size_mb << 20,
             cpu_seconds=None if server else s.sandbox_cpu_seconds,
         )
@@ -261,8 +267,7 @@ class LocalSandboxManager(SandboxManager):
         self, template_name: str, name: str, files: dict[str, str]
     ) -> LocalSandbox:
         template = get_template(template_name, self.templates)
-        for path in files:
-            relative_path(path)
+        check_paths(files)
         cached = template.cached_path(self.settings.data_dir)
         self.isolation.check()
         existing = self.registry.read(name)
@@ -275,7 +280,7 @@ class LocalSandboxManager(SandboxManager):
         uid_lock: FileLock | None = None
         try:
             uid: int | None = None
-            if self.isolation.name == "bwrap":
+            if self._bwrap:
                 uid, uid_lock = self.registry.reserve_uid(name, self.settings.sandbox_uid_base)
             return await self._launch(template, name, files, cached, uid, name_lock, uid_lock)
         except BaseException:
@@ -287,7 +292,7 @@ class LocalSandboxManager(SandboxManager):
     def _prepare_directory(
         self, template: Template, workspace: Path, files: dict[str, str], uid: int | None
     ) -> None:
-        owner = (uid, uid) if uid is not None else None
+        owner = owner_of(uid)
         if not workspace.exists():
             workspace.mkdir(mode=0o755)
             copy_starter(template.starter, workspace)
@@ -316,7 +321,7 @@ class LocalSandboxManager(SandboxManager):
         # sandboxes would fight for the template's port: each gets a free one instead.
         shares_host_net = self.isolation.name == "none" or self.settings.sandbox_network
         host_port = _free_port() if shares_host_net and template.port else None
-        bwrap = self.isolation.name == "bwrap"
+        bwrap = self._bwrap
         info_read, info_write = os.pipe() if bwrap else (-1, -1)
         spec = InitSpec(
             workspace=workspace,
@@ -446,7 +451,7 @@ class LocalSandboxManager(SandboxManager):
         assert template.start is not None
         assert template.port is not None
         record = sandbox._record
-        port = record.host_port or template.port
+        port = record.server_port(template.port)
         env = self._env(template, PORT=str(port))
         owned.log.note(f"server: {template.start} (PORT={port})")
         server, _ = await self._run_in(
@@ -662,9 +667,9 @@ class LocalSandboxManager(SandboxManager):
         )
 
     async def _stop(self, name: str, delete_files: bool) -> bool:
-        owned = self._owned.get(name)
-        if owned is not None:
-            await self._stop_owned(owned, "stopped on request", delete_files=delete_files)
+        sandbox = self._owned.get(name)
+        if sandbox is not None:
+            await self._stop_owned(sandbox, "stopped on request", delete_files=delete_files)
             return True
         was_running = await self._stop_other(name)
         if delete_files:

@@ -43,6 +43,10 @@ class Record:
     host_port: int | None = None  # on the host's network: where the template's server listens
     detail: str = ""
 
+    def server_port(self, template_port: int) -> int:
+        """Where the template's server listens: its own port, or the free one it was given."""
+        return self.host_port or template_port
+
     @property
     def netns(self) -> str | None:
         return f"/proc/{self.init_pid}/ns/net" if self.isolation == "bwrap" else None

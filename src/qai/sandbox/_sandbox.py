@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from qai.sandbox._base import Sandbox
 from qai.sandbox._errors import SandboxError, SandboxNotFound
-from qai.sandbox._files import list_files, read_file, relative_path, write_file
+from qai.sandbox._files import check_paths, list_files, owner_of, read_file, write_file
 from qai.sandbox._model import OUTPUT_LIMIT, CommandResult, SandboxInfo, SandboxStatus
 from qai.sandbox._netns import open_socket
 from qai.sandbox._registry import FileLock, Log, Record, tail
@@ -112,10 +112,6 @@ class LocalSandbox(Sandbox):
         """A host pid inside the sandbox's namespaces (its init)."""
         return self._record.init_pid
 
-    def _file_owner(self) -> tuple[int, int] | None:
-        uid = self._record.uid
-        return (uid, uid) if uid is not None else None
-
     def _check_running(self) -> None:
         if not self._record.alive():
             raise SandboxNotFound(f"sandbox {self.name!r} is not running")
@@ -125,10 +121,9 @@ class LocalSandbox(Sandbox):
         return await self._manager.call(self._manager.exec_in(self, command, timeout))
 
     async def write_files(self, files: Mapping[str, str]) -> None:
-        for path in files:
-            relative_path(path)
+        check_paths(files)
         self._check_running()
-        owner = self._file_owner()
+        owner = owner_of(self._record.uid)
 
         def write_all() -> None:
             for path, content in files.items():
@@ -175,6 +170,6 @@ class LocalSandbox(Sandbox):
         if port is None or (template is not None and port == template.port):
             if template is None or template.port is None:
                 raise SandboxError(f"template {record.template!r} runs no server")
-            port = record.host_port or template.port
+            port = record.server_port(template.port)
         self._manager.touch(self.name)
         return await open_socket(record.netns, port)
