@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +18,8 @@ from qai.api.errors import install_error_handlers
 from qai.api.metrics import Metrics
 from qai.api.middleware import RequestContextMiddleware
 from qai.db import migrate
-from qai.db.engine import current_database, dispose_database
-from qai.jobs import runtime
-from qai.jobs.runtime import Role
+from qai.db.engine import current_database
+from qai.jobs import Role, runtime
 from qai.messages.previews import fragment_preview
 from qai.messages.router import router as messages_router
 from qai.projects.router import router as projects_router
@@ -30,7 +28,6 @@ from qai.sandbox import (
     PreviewGateway,
     PreviewHostMiddleware,
     get_sandbox_manager,
-    shutdown_sandbox_manager,
 )
 from qai.settings import Settings, get_settings
 
@@ -63,15 +60,8 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.auto_migrate:
-            await asyncio.to_thread(migrate.upgrade, settings)
-        await runtime.start(settings, role=role)
-        try:
+        async with runtime.running(settings, role=role):
             yield
-        finally:
-            await runtime.stop()
-            await shutdown_sandbox_manager()
-            await dispose_database()
 
     app = QaiApplication(
         title="QAI",
@@ -95,9 +85,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
         ),
-        gateway=PreviewGateway(
-            get_sandbox_manager(), fragment_preview, url_template=settings.preview_url_template
-        ),
+        gateway=PreviewGateway(get_sandbox_manager(), fragment_preview),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

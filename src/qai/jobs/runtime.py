@@ -20,7 +20,7 @@ from qai.settings import Settings
 
 log = logging.getLogger("qai.jobs")
 
-__all__ = ["Role", "running", "start", "stop"]
+__all__ = ["running", "start", "stop"]
 
 PRUNE_EVERY_SECONDS = 3600.0
 REPAIR_EVERY_SECONDS = 60.0

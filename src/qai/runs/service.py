@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.common.pagination import Cursor, Page
+from qai.common.pagination import Cursor, Page, forward_page
 from qai.db import utcnow
 from qai.errors import ProjectNotFound, RunNotFound
 from qai.live import service as live
@@ -197,11 +197,9 @@ async def list_runs(
     rows = await RunRepository(session).page_newest_first(
         project_id, limit=limit + 1, before=before
     )
-    items = rows[:limit]
+    items, next_cursor = forward_page(rows, limit, lambda run: (run.created_at, run.id))
     if not items and not await ProjectRepository(session).exists(project_id):
         raise ProjectNotFound()
-    more = len(rows) > limit
-    next_cursor = Cursor(items[-1].created_at, items[-1].id).encode() if more and items else None
     return Page(items=items, next_cursor=next_cursor)
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.common.pagination import Cursor, Page
+from qai.common import pagination
+from qai.common.pagination import Page
 from qai.live import service as live
 from qai.messages import service as messages
 from qai.messages.models import Fragment, Message, MessageRole
@@ -24,7 +25,7 @@ NEWER_MESSAGES_LIMIT = 100
 
 def cursor_of(message: Message) -> str:
     """Where a page of history continues after (or before) ``message``."""
-    return Cursor(message.created_at, message.id).encode()
+    return pagination.cursor_of(message.created_at, message.id)
 
 
 async def project_list(session: AsyncSession, cursor: str | None) -> Page[ProjectView]:
