@@ -371,3 +371,9 @@ async def test_slow_queries_are_logged_and_counted(
         assert pool["size"] == settings.db_pool_size
     finally:
         await database.dispose()
+
+
+def test_timestamps_keep_the_order_of_writes_within_a_millisecond() -> None:
+    stamps = [utcnow() for _ in range(2000)]
+    assert all(earlier < later for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert all(stamp.microsecond % 1000 == 0 for stamp in stamps)

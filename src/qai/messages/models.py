@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Enum, ForeignKey, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qai.db.base import Base, JsonDocument, Timestamp, new_id, utcnow
+from qai.db.base import Base, JsonDocument, Timestamp, new_id, same_as_created, utcnow
 
 if TYPE_CHECKING:
     from qai.projects.models import Project
@@ -44,7 +44,7 @@ class Message(Base):
         "createdAt", Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt", Timestamp, default=utcnow, onupdate=utcnow
+        "updatedAt", Timestamp, default=same_as_created, onupdate=utcnow
     )
     project_id: Mapped[str] = mapped_column(
         "projectId",
@@ -88,7 +88,7 @@ class Fragment(Base):
         "createdAt", Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt", Timestamp, default=utcnow, onupdate=utcnow
+        "updatedAt", Timestamp, default=same_as_created, onupdate=utcnow
     )
 
     message: Mapped[Message] = relationship(back_populates="fragment", lazy="raise")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qai.db.base import Base, Timestamp, new_id, utcnow
+from qai.db.base import Base, Timestamp, new_id, same_as_created, utcnow
 
 if TYPE_CHECKING:
     from qai.messages.models import Message
@@ -25,7 +25,7 @@ class Project(Base):
         "createdAt", Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )
     updated_at: Mapped[datetime] = mapped_column(
-        "updatedAt", Timestamp, default=utcnow, onupdate=utcnow
+        "updatedAt", Timestamp, default=same_as_created, onupdate=utcnow
     )
 
     messages: Mapped[list[Message]] = relationship(
