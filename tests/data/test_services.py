@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -375,5 +376,5 @@ async def test_slow_queries_are_logged_and_counted(
 
 def test_timestamps_keep_the_order_of_writes_within_a_millisecond() -> None:
     stamps = [utcnow() for _ in range(2000)]
-    assert all(earlier < later for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert all(earlier < later for earlier, later in itertools.pairwise(stamps))
     assert all(stamp.microsecond % 1000 == 0 for stamp in stamps)
