@@ -55,6 +55,7 @@ from qai.sandbox._model import (
     SandboxStatus,
     check_name,
 )
+from qai.sandbox._netns import open_socket
 from qai.sandbox._procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
 from qai.sandbox._registry import FileLock, Log, Record, Registry
 from qai.sandbox._sandbox import CommandOutput, LocalSandbox, Owned
@@ -490,9 +491,15 @@ class LocalSandboxManager(SandboxManager):
             self._set_status(sandbox, SandboxStatus.FAILED, f"the server exited with code {code}")
 
     async def _answers(self, sandbox: LocalSandbox, template: Template, deadline: float) -> bool:
-        """Whether the template's server answers an HTTP request (any status)."""
+        """Whether the template's server answers an HTTP request (any status).
+
+        The probe is not a use: it goes to the server's socket without touching the sandbox, so
+        a sandbox nobody has used since it started stays the least recently used one.
+        """
+        assert template.port is not None
+        record = sandbox._record
         try:
-            sock = await sandbox.open_socket()
+            sock = await open_socket(record.netns, record.server_port(template.port))
         except OSError:
             return False
         writer: asyncio.StreamWriter | None = None
