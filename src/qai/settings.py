@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     sandbox_max_running: int = Field(
         default=4, ge=1, description="Most sandboxes running at once (least recently used stop)."
     )
+    sandbox_keep_stopped_hours: float = Field(
+        default=168.0,
+        ge=0,
+        description=(
+            "Hours a stopped sandbox's directory is kept after its last activity; then it is "
+            "removed, with its log (a preview is rebuilt from the stored files). 0: keep forever."
+        ),
+    )
     sandbox_uid_base: int = Field(
         default=1_000_000,
         ge=1000,

@@ -96,12 +96,14 @@ async def make_manager(tmp_path: Path) -> AsyncIterator[ManagerFactory]:
     made: list[LocalSandboxManager] = []
 
     async def make(**overrides: Any) -> LocalSandboxManager:
-        reap_interval = overrides.pop("reap_interval", None)
+        intervals = {
+            key: overrides.pop(key)
+            for key in ("reap_interval", "prune_interval")
+            if key in overrides
+        }
         data_dir = overrides.pop("data_dir", tmp_path / "data")
         manager = LocalSandboxManager(
-            make_settings(data_dir, **overrides),
-            templates=TEST_TEMPLATES,
-            reap_interval=reap_interval,
+            make_settings(data_dir, **overrides), templates=TEST_TEMPLATES, **intervals
         )
         made.append(manager)
         return manager

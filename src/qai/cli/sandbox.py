@@ -1,4 +1,4 @@
-"""`qai sandbox ...`: list, start, exec, stop, prepare, templates."""
+"""`qai sandbox ...`: list, start, exec, stop, prune, prepare, templates."""
 
 from __future__ import annotations
 
@@ -180,6 +180,38 @@ def stop(
     """Stop a sandbox (whichever QAI process started it)."""
     was_running = _run(lambda manager: manager.stop(name, delete_files=delete))
     typer.echo(f"Stopped {name}." if was_running else f"{name} was not running.")
+
+
+@app.command()
+def prune(
+    older_than_hours: float = typer.Option(
+        None,
+        "--older-than-hours",
+        min=0,
+        metavar="H",
+        help="Remove those unused for more than H hours (0: all); default: "
+        "QAI_SANDBOX_KEEP_STOPPED_HOURS.",
+    ),
+) -> None:
+    """Remove the directories and logs of sandboxes that do not run and were unused for long.
+
+    A sandbox running or being started (by any QAI process) is never touched. QAI's reapers do
+    this every few minutes too, unless QAI_SANDBOX_KEEP_STOPPED_HOURS is 0.
+    """
+    hours = older_than_hours
+    if hours is None:
+        hours = get_settings().sandbox_keep_stopped_hours
+        if hours == 0:
+            typer.echo(
+                "Pruning is off (QAI_SANDBOX_KEEP_STOPPED_HOURS=0); "
+                "pass --older-than-hours H to prune anyway."
+            )
+            return
+    removed = _run(lambda manager: manager.prune(hours))
+    if not removed:
+        typer.echo(f"Nothing to remove: no stopped sandbox was unused for over {hours:g} hours.")
+    for name in removed:
+        typer.echo(f"Removed {name}: its directory and log.")
 
 
 @app.command()

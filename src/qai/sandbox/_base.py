@@ -127,6 +127,14 @@ class SandboxManager(ABC):
         Returns whether it was running."""
 
     @abstractmethod
+    async def prune(self, older_than_hours: float) -> builtins.list[str]:
+        """Remove what sandboxes that do not run left behind (their directories and logs),
+        when unused for more than ``older_than_hours`` (0: every one); return their names.
+
+        A name running or being started by any process is never touched.
+        """
+
+    @abstractmethod
     async def ensure(self, name: str, template: str, files: Mapping[str, str]) -> Sandbox:
         """The running sandbox ``name``, or one started as by ``start(template, name=name,
         files=files)``. Concurrent calls for one name start it once."""

@@ -13,6 +13,7 @@ import builtins
 import contextlib
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -57,7 +58,7 @@ from qai.sandbox._model import (
 )
 from qai.sandbox._netns import open_socket
 from qai.sandbox._procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
-from qai.sandbox._registry import FileLock, Log, Record, Registry
+from qai.sandbox._registry import FileLock, Log, Record, Registry, is_locked
 from qai.sandbox._sandbox import CommandOutput, LocalSandbox, Owned
 from qai.sandbox._templates import TEMPLATES, Template, get_template
 from qai.settings import Settings
@@ -73,6 +74,8 @@ OUTPUT_GRACE = 0.1
 # A template server that exited is started again by a preview request at most this often.
 SERVER_RESTART_AFTER = 10.0
 INIT_TIMEOUT = 30.0
+# The reaper removes old stopped sandboxes' directories at most this often (seconds).
+PRUNE_INTERVAL = 300.0
 
 
 class LocalSandboxManager(SandboxManager):
@@ -84,11 +87,14 @@ class LocalSandboxManager(SandboxManager):
         *,
         templates: Mapping[str, Template] = TEMPLATES,
         reap_interval: float | None = None,
+        prune_interval: float = PRUNE_INTERVAL,
     ) -> None:
         """``reap_interval``: seconds between looks for idle or oversized sandboxes (default:
-        a quarter of ``sandbox_idle_seconds``, between 0.1 and 5)."""
+        a quarter of ``sandbox_idle_seconds``, between 0.1 and 5); ``prune_interval``: least
+        seconds between two removals of old stopped sandboxes by the reaper."""
         self.settings = settings
         self.reap_interval = reap_interval or min(max(settings.sandbox_idle_seconds / 4, 0.1), 5)
+        self.prune_interval = prune_interval
         self.templates = templates
         self.registry = Registry(settings.data_dir / "sandboxes")
         self.hosts = PreviewHosts(settings.preview_url_template, settings.port)
@@ -100,6 +106,7 @@ class LocalSandboxManager(SandboxManager):
         self._readers: set[PipeReader] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        self._pruned_at = -math.inf  # time.monotonic() of the reaper's last prune
         self._touched: dict[str, float] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -216,6 +223,9 @@ class LocalSandboxManager(SandboxManager):
         check_name(new)
         return await self.call(self._rename(old, new))
 
+    async def prune(self, older_than_hours: float) -> builtins.list[str]:
+        return await self.call(asyncio.to_thread(self.registry.prune, older_than_hours * 3600))
+
     async def shutdown(self) -> None:
         with self._thread_lock:
             thread, self._thread = self._thread, None
@@ -247,22 +257,29 @@ class LocalSandboxManager(SandboxManager):
             return await self._start_locked(template_name, name, files)
 
     async def _ensure(self, name: str, template: str, files: dict[str, str]) -> LocalSandbox:
-        async with self._name_lock(name):
-            found = await self._get(name)
-            if found is not None:
-                self.touch(name)  # just asked for: not one for the reaper to pick now
-                return found
-            try:
-                return await self._start_locked(template, name, files)
-            except SandboxNameTaken:
-                pass  # another process is starting it right now: wait for it below
         deadline = time.monotonic() + INIT_TIMEOUT
-        while time.monotonic() < deadline:
-            found = await self._get(name)
-            if found is not None:
-                return found
-            await asyncio.sleep(0.05)
-        raise SandboxError(f"sandbox {name!r} was being started by another process, which failed")
+        while True:
+            async with self._name_lock(name):
+                found = await self._get(name)
+                if found is not None:
+                    self.touch(name)  # just asked for: not one for the reaper to pick now
+                    return found
+                try:
+                    return await self._start_locked(template, name, files)
+                except SandboxNameTaken:
+                    pass  # another process holds the name: wait until it runs or is let go
+            # Once the name is let go with nothing running (the other start failed, or it was
+            # a prune removing the name's old directory), the loop starts it here.
+            while is_locked(self.registry.lock_path(name)):
+                found = await self._get(name)
+                if found is not None:
+                    return found
+                if time.monotonic() >= deadline:
+                    raise SandboxError(
+                        f"sandbox {name!r} was being started by another process, which did not "
+                        f"finish within {INIT_TIMEOUT:g}s"
+                    )
+                await asyncio.sleep(0.05)
 
     async def _start_locked(
         self, template_name: str, name: str, files: dict[str, str]
@@ -807,6 +824,22 @@ class LocalSandboxManager(SandboxManager):
                 await self._reap_once()
             except (OSError, SandboxError):
                 logger.exception("the sandbox reaper failed; it tries again in %ss", interval)
+            await self._prune_now_and_then()
+
+    async def _prune_now_and_then(self) -> None:
+        """Remove the directories of sandboxes stopped longer than QAI_SANDBOX_KEEP_STOPPED_HOURS
+        (0: never), at most every ``prune_interval`` seconds."""
+        hours = self.settings.sandbox_keep_stopped_hours
+        if hours == 0 or time.monotonic() - self._pruned_at < self.prune_interval:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            await asyncio.to_thread(self.registry.prune, hours * 3600)
+        except Exception:
+            # Housekeeping only: whatever fails here, the reaper goes on stopping idle sandboxes.
+            logger.exception(
+                "pruning stopped sandboxes failed; tried again in %ss", self.prune_interval
+            )
 
     async def _reap_once(self) -> None:
         now = time.time()

@@ -26,9 +26,14 @@ WORKDIR = "/home/user"
 _NAME = re.compile(r"^(?![0-9]{1,5}-)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+def is_name(name: str) -> bool:
+    """Whether ``name`` can name a sandbox."""
+    return _NAME.match(name) is not None and "--" not in name
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it can name a sandbox, else raise :class:`InvalidSandboxName`."""
-    if not _NAME.match(name) or "--" in name:
+    if not is_name(name):
         raise InvalidSandboxName(
             f"invalid sandbox name {name!r}: use 1-63 lowercase letters, digits and single "
             "hyphens, starting and ending with a letter or digit, not starting with <digits>-"

@@ -13,14 +13,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import shutil
+import time
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qai.sandbox._model import SandboxStatus
+from qai.sandbox._model import SandboxStatus, is_name
 from qai.sandbox._procs import is_alive
+
+logger = logging.getLogger("qai.sandbox")
 
 UID_SLOTS = 65536
 LOG_LIMIT = 256 * 1024
@@ -186,6 +191,67 @@ class Registry:
     def touch(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.lock_path(name))
+
+    def last_active(self, name: str) -> float:
+        """When sandbox ``name`` last changed on disk: the newest mtime of its directory and of
+        its log (kept when it stops; its last line says why), or 0.0 when it has neither."""
+        times = []
+        for path in (self.workspace(name), self.log_path(name)):
+            with contextlib.suppress(FileNotFoundError):
+                times.append(path.lstat().st_mtime)
+        return max(times, default=0.0)
+
+    def prune(self, max_age: float) -> list[str]:
+        """Remove the directory and kept log of every sandbox that does not run and was last
+        active (:meth:`last_active`) over ``max_age`` seconds ago; return their names.
+
+        Each is removed holding its name's lock, as a start holds it: a name running or being
+        started by any process is skipped, and a start of it meanwhile finds the name taken.
+        Only real directories with sandbox names count: not symlinks, not ``.run`` or other
+        dot directories. A directory that cannot be removed is logged and skipped.
+        """
+        cutoff = time.time() - max_age
+        try:
+            with os.scandir(self.root) as entries:
+                names = sorted(
+                    entry.name
+                    for entry in entries
+                    if is_name(entry.name) and entry.is_dir(follow_symlinks=False)
+                )
+        except FileNotFoundError:
+            return []
+        removed = []
+        for name in names:
+            if self.last_active(name) > cutoff:
+                continue  # the common case, told without taking the lock
+            try:
+                if self._prune_one(name, cutoff):
+                    removed.append(name)
+            except OSError:
+                logger.exception("could not remove the directory of stopped sandbox %s", name)
+        return removed
+
+    def _prune_one(self, name: str, cutoff: float) -> bool:
+        lock = FileLock.try_acquire(self.lock_path(name))
+        if lock is None:
+            return False  # it runs, or a process is starting it
+        try:
+            record = self.read(name)
+            if record is not None and record.alive():
+                return False  # its processes outlived their owner (no isolation)
+            last_active = self.last_active(name)
+            if last_active > cutoff:
+                return False  # it ran again since the first look
+            shutil.rmtree(self.workspace(name))  # refuses a symlink; follows none inside
+            self.remove(name)
+        finally:
+            lock.release()
+        logger.info(
+            "removed the directory of sandbox %s, stopped and unused since %s",
+            name,
+            datetime.fromtimestamp(last_active, UTC).isoformat(timespec="seconds"),
+        )
+        return True
 
     def reserve_uid(self, name: str, base: int) -> tuple[int, FileLock]:
         """A host uid no other running sandbox uses, the same one for a name when possible."""
