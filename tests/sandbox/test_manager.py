@@ -158,6 +158,17 @@ async def test_idle_sandboxes_are_stopped(make_manager: ManagerFactory) -> None:
     assert any("idle for" in line for line in await idle.logs())
 
 
+async def test_a_running_command_keeps_its_sandbox_from_the_idle_reaper(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = await make_manager(sandbox_idle_seconds=0.3, reap_interval=0.1)
+    sandbox = await manager.start("web", name="long")
+    result = await sandbox.exec("sleep 1.5 && echo done")  # five idle limits long
+    assert result.exit_code == 0
+    assert result.stdout == "done\n"
+    assert not any("idle for" in line for line in await sandbox.logs())
+
+
 async def test_least_recently_used_stops_first(make_manager: ManagerFactory) -> None:
     manager = await make_manager(sandbox_max_running=2)
     oldest = await manager.start("web", name="a")

@@ -658,8 +658,10 @@ class LocalSandboxManager(SandboxManager):
         proc, readers = await self._run_in(
             sandbox, command, env, on_stdout=stdout.feed, on_stderr=stderr.feed
         )
-        if sandbox._owned is not None:
-            sandbox._owned.sessions.add(proc.pid)
+        owned = sandbox._owned
+        if owned is not None:
+            owned.sessions.add(proc.pid)
+            owned.commands += 1
         timed_out = False
         try:
             await asyncio.wait_for(proc.wait(), limit)
@@ -671,8 +673,9 @@ class LocalSandboxManager(SandboxManager):
             kill_tree(proc.pid, session=proc.pid)
             raise
         finally:
-            if sandbox._owned is not None:
-                sandbox._owned.sessions.discard(proc.pid)
+            if owned is not None:
+                owned.sessions.discard(proc.pid)
+                owned.commands -= 1
         # Output still in the pipes is the command's; background processes that keep them open
         # write what follows to the sandbox log.
         waits = [asyncio.ensure_future(r.done.wait()) for r in readers]
@@ -848,7 +851,7 @@ class LocalSandboxManager(SandboxManager):
             if owned is None or owned.stopping:
                 continue
             used = self._last_used(sandbox.name)
-            if now - used > self.settings.sandbox_idle_seconds:
+            if not owned.commands and now - used > self.settings.sandbox_idle_seconds:
                 await self._stop_owned(sandbox, f"idle for {now - used:.0f}s")
                 continue
             size = await asyncio.to_thread(tree_size, sandbox.directory)

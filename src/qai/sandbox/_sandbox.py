@@ -76,6 +76,7 @@ class Owned:
     sessions: set[int] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     last_used: float = field(default_factory=time.time)
+    commands: int = 0  # commands of this process running in it now: it is in use meanwhile
     stopping: bool = False
 
 
