@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,7 +50,11 @@ def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 def live_server(
     database_url: str, data_dir: Path, *, args: tuple[str, ...] = (), **extra_env: str
 ) -> Iterator[LiveServer]:
-    port = int(extra_env.pop("QAI_PORT", 0)) or free_port()
+    port = int(extra_env.pop("QAI_PORT", 0))
+    if port:
+        wait_until_bindable(port)  # a server on it before (a restart test) may still hold it
+    else:
+        port = free_port()
     env = base_env(database_url, data_dir, QAI_PORT=str(port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
@@ -73,6 +78,21 @@ def live_server(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def wait_until_bindable(port: int, timeout: float = 15.0) -> None:
+    """Wait until a server could listen on ``port`` (as uvicorn binds: with SO_REUSEADDR)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise
+        time.sleep(0.1)
 
 
 def wait_until_healthy(server: LiveServer) -> None:
