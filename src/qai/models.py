@@ -5,6 +5,7 @@ from qai.live.models import Event
 from qai.messages.models import Fragment, Message, MessageRole, MessageType
 from qai.projects.models import Project, ProjectOptions
 from qai.runs.models import Run, RunStep
+from qai.workers.models import Worker
 
 __all__ = [
     "Base",
@@ -17,4 +18,5 @@ __all__ = [
     "ProjectOptions",
     "Run",
     "RunStep",
+    "Worker",
 ]

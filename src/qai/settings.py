@@ -216,6 +216,13 @@ class Settings(BaseSettings):
         "restarted worker resumes its runs. Default: <hostname>-<serve|worker>. Give every "
         "worker sharing one PostgreSQL its own.",
     )
+    worker_dead_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A worker not heard from for this long is dead: another worker takes over "
+        "its runs, which go on from their last finished step. Workers check in every tenth of "
+        "it (at most every 30 s); give all workers sharing a database the same value.",
+    )
     queue_poll_seconds: float = Field(
         default=0.1,
         gt=0,

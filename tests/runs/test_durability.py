@@ -4,19 +4,13 @@ committed while no worker ran and never enqueued: start-up repair gives them the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic_ai import models
 
 from qai import events
 from qai.db import read_session, session_scope
@@ -25,23 +19,22 @@ from qai.messages.models import MessageType
 from qai.runs import service as runs
 from qai.settings import Settings
 from tests.agent.support import (
-    HAVE_BWRAP,
     assert_one_answer_each,
     create_project,
     drop_system_database,
     wait_for_answer,
 )
 from tests.fakes.openai_server import FakeOpenAI
-from tests.live import base_env
-
-
-def tool(name: str, **arguments: object) -> dict[str, object]:
-    return {"tool_calls": [{"name": name, "arguments": arguments}]}
-
-
-def write(path: str, content: str) -> dict[str, object]:
-    return tool("createOrUpdateFiles", files=[{"path": path, "content": content}])
-
+from tests.runs.workers import (
+    counter_turns,
+    fake_model,
+    requests_for,
+    start_worker,
+    tool,
+    wait_until,
+    worker_processes,
+    write,
+)
 
 SCRIPT = {
     "api_key": "sk-test",
@@ -49,10 +42,8 @@ SCRIPT = {
         {
             "match": "counter",
             "turns": [
-                write("index.html", "<h1>0</h1><script src='app.js'></script>"),
-                tool("terminal", command="echo ran >> steps.log"),
-                # The worker is killed while it waits for this reply.
-                {**write("app.js", "let n = 0;"), "hang": 30, "hang_times": 1},
+                # The worker is killed while it waits for the third reply.
+                *counter_turns(hang=30),
                 tool("readFiles", files=["steps.log"]),
                 {"text": "<task_summary>A counter.</task_summary>"},
             ],
@@ -68,62 +59,9 @@ SCRIPT = {
 }
 
 
-@contextlib.contextmanager
-def worker_processes(
-    settings: Settings, fake: FakeOpenAI
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start `qai worker` processes with ``start()``; every one (and its sandboxes) is killed
-    at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def start_worker(
-    settings: Settings, fake: FakeOpenAI, database_url: str, log: Path
-) -> subprocess.Popen[bytes]:
-    env = base_env(
-        database_url,
-        settings.data_dir,
-        QAI_MODEL="openai:gpt-fake",
-        OPENAI_BASE_URL=fake.base_url,
-        OPENAI_API_KEY="sk-test",
-        QAI_WORKER_ID="durability-test-worker",
-        QAI_QUEUE_POLL_SECONDS="0.05",
-        QAI_SANDBOX_ISOLATION="bwrap" if HAVE_BWRAP else "none",
-        QAI_MODEL_TIMEOUT_SECONDS="60",
-        QAI_LOG_LEVEL="info",
-    )
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "qai", "worker"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-async def wait_until(condition: object, *, what: str, within: float, log: Path) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; worker log:\n{tail(log)}")
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture
 def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
-    with FakeOpenAI(SCRIPT) as fake:
+    with fake_model(SCRIPT, monkeypatch) as fake:
         yield fake
 
 
@@ -137,25 +75,26 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
     events.clear_undelivered()
     log = tmp_path / "worker.log"
 
-    def requests_for(conversation: int, turn: int) -> list[dict[str, object]]:
-        return [
-            r
-            for r in fake_openai.requests
-            if r.get("conversation") == conversation and r.get("turn") == turn
-        ]
+    def requests(conversation: int, turn: int) -> list[dict[str, object]]:
+        return requests_for(fake_openai, conversation, turn)
+
+    def worker() -> subprocess.Popen[bytes]:
+        return start_worker(
+            fake_openai, database_url, settings.data_dir, log, worker_id="durability-test-worker"
+        )
 
     try:
-        with worker_processes(settings, fake_openai) as processes:
-            processes.append(start_worker(settings, fake_openai, database_url, log))
+        with worker_processes() as processes:
+            processes.append(worker())
             await wait_until(
-                lambda: requests_for(0, 2), what="the third model request", within=60, log=log
+                lambda: requests(0, 2), what="the third model request", within=60, logs=[log]
             )
             processes[0].send_signal(signal.SIGKILL)
             processes[0].wait(timeout=10)
             async with read_session() as session:
                 assert await runs.answer_of(session, first) is None
 
-            processes.append(start_worker(settings, fake_openai, database_url, log))
+            processes.append(worker())
             first_answer = await wait_for_answer(first, within=90)
             second_answer = await wait_for_answer(second.id, within=60)
     finally:
@@ -165,9 +104,9 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
     assert first_answer.fragment is not None
     assert set(first_answer.fragment.files) == {"index.html", "app.js"}
     # Each model turn was asked once, except the one in flight when the worker died.
-    assert [len(requests_for(0, turn)) for turn in range(5)] == [1, 1, 2, 1, 1]
+    assert [len(requests(0, turn)) for turn in range(5)] == [1, 1, 2, 1, 1]
     # The terminal command ran once: the sandbox's log has one line, not two.
-    read_back = requests_for(0, 4)[0]["tool_results"]
+    read_back = requests(0, 4)[0]["tool_results"]
     assert isinstance(read_back, list)
     assert json.loads(read_back[-1]) == [{"path": "steps.log", "content": "ran\n"}]
     async with read_session() as session:

@@ -2,7 +2,7 @@
 
 from qai.db.base import Base, new_id, utcnow
 from qai.db.engine import Database, dispose_database, get_database
-from qai.db.session import after_commit, read_session, session_scope
+from qai.db.session import after_commit, read_session, session_scope, upsert_into
 
 __all__ = [
     "Base",
@@ -13,5 +13,6 @@ __all__ = [
     "new_id",
     "read_session",
     "session_scope",
+    "upsert_into",
     "utcnow",
 ]

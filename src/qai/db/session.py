@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.db.engine import get_database
@@ -20,6 +22,14 @@ _AFTER_COMMIT = "qai_after_commit"
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run ``callback`` once the session's transaction has committed; never if it rolls back."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def upsert_into(session: AsyncSession, table: Any) -> Any:
+    """An INSERT into ``table`` in the session's dialect, with ``on_conflict_do_nothing`` /
+    ``on_conflict_do_update`` (both engines have them, under one spelling)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table)
 
 
 async def commit(session: AsyncSession) -> None:

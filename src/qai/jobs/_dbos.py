@@ -65,6 +65,7 @@ class Jobs:
     def __init__(self, settings: Settings, role: Role) -> None:
         self.settings = settings
         self.role = role
+        self.executor_id = executor_id(settings, role)
         self._client: DBOSClient | None = None
         self._client_lock = asyncio.Lock()
         self._launched = False
@@ -82,7 +83,7 @@ class Jobs:
             name=APP_NAME,
             system_database_url=url,
             application_version=APPLICATION_VERSION,
-            executor_id=executor_id(self.settings, self.role),
+            executor_id=self.executor_id,
             log_level="INFO" if self.settings.log_level == "debug" else "WARNING",
         )
         # The queue is written before launch so the new worker listens to it at once (DBOS
@@ -160,6 +161,32 @@ class Jobs:
         )
         known = {workflow.workflow_id: str(workflow.status) for workflow in found}
         return {workflow_id: known.get(workflow_id) for workflow_id in workflow_ids}
+
+    async def pending_on(self, executor: str, workflow_name: str) -> list[str]:
+        """Ids of the ``workflow_name`` workflows (this version's) that the executor ``executor``
+        started and has not finished, oldest first."""
+        assert self.executes, "only a worker takes over workflows"
+        found = await DBOS.list_workflows_async(
+            status="PENDING",
+            executor_id=executor,
+            name=workflow_name,
+            app_version=APPLICATION_VERSION,
+            load_input=False,
+            load_output=False,
+        )
+        return [workflow.workflow_id for workflow in found]
+
+    async def take_over(self, workflow_id: str) -> None:
+        """Put a PENDING workflow of another executor back in the runs queue (its partition and
+        order kept): a live worker goes on with it from its last finished step.
+
+        Resuming alone hands it over: DBOS fences every step's write by the workflow's owner, so
+        if the old executor was alive after all, its next step fails instead of writing. Not
+        cancelled first: a CANCELLED workflow reads as one that died for good to another
+        worker's repair, which would answer the run with an error.
+        """
+        assert self.executes, "only a worker takes over workflows"
+        await DBOS.resume_workflow_async(workflow_id, queue_name=RUNS_QUEUE)
 
     async def stop(self) -> None:
         if self._client is not None:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from pydantic_ai.models import Model
 
 from qai import events
+from qai.db.base import utcnow
 from qai.jobs._dbos import Jobs, Role
 from qai.live import hub
 from qai.llm import ModelChoice, choose_model
@@ -23,10 +27,21 @@ log = logging.getLogger("qai.jobs")
 __all__ = ["running", "start", "stop"]
 
 PRUNE_EVERY_SECONDS = 3600.0
+# At most; with a short QAI_WORKER_DEAD_SECONDS a worker checks in and repairs more often, so
+# that it is never taken for dead while alive and a dead worker's runs go on soon after.
 REPAIR_EVERY_SECONDS = 60.0
+HEARTBEAT_EVERY_SECONDS = 30.0
 
 _jobs: Jobs | None = None
-_housekeeping: asyncio.Task[None] | None = None
+_background: list[asyncio.Task[None]] = []
+
+
+def heartbeat_seconds(settings: Settings) -> float:
+    return min(HEARTBEAT_EVERY_SECONDS, settings.worker_dead_seconds / 10)
+
+
+def repair_seconds(settings: Settings) -> float:
+    return min(REPAIR_EVERY_SECONDS, settings.worker_dead_seconds / 2)
 
 
 async def start(
@@ -42,7 +57,7 @@ async def start(
     only enqueues them for workers. ``model`` / ``small_model`` replace the models named by the
     settings (tests script them).
     """
-    global _jobs, _housekeeping
+    global _jobs
     from qai.runs import workflow
 
     main = ModelChoice("test:scripted", model) if model is not None else choose_model(settings)
@@ -58,6 +73,10 @@ async def start(
     await main.open()
     await small.open()
     jobs = Jobs(settings, role)
+    started_at = utcnow()
+    if jobs.executes:
+        # Seen alive before DBOS hands this worker any run: no other worker takes it for dead.
+        await _beat(jobs, started_at)
     await jobs.start()
     _jobs = jobs
     workflow.configure(settings, jobs, main, small)
@@ -67,7 +86,8 @@ async def start(
     events.clear_undelivered()
     if jobs.executes:
         await workflow.repair()
-        _housekeeping = asyncio.create_task(_housekeep(settings), name="qai-housekeeping")
+        _background.append(asyncio.create_task(_heartbeat(jobs, started_at), name="qai-heartbeat"))
+        _background.append(asyncio.create_task(_housekeep(settings), name="qai-housekeeping"))
     log.info(
         "job runtime started (%s): model %s, %d run(s) at once",
         role,
@@ -78,16 +98,18 @@ async def start(
 
 async def stop() -> None:
     """Stop taking work and release the runtime. Runs in flight stay PENDING and resume when
-    a worker with the same id starts again."""
-    global _jobs, _housekeeping
+    a worker with the same id starts again, or on another worker once this one has been silent
+    for QAI_WORKER_DEAD_SECONDS."""
+    global _jobs
     from qai.runs import workflow
 
     events.set_dispatcher(None)
-    if _housekeeping is not None:
-        _housekeeping.cancel()
+    for task in _background:
+        task.cancel()
+    for task in _background:
         with contextlib.suppress(asyncio.CancelledError):
-            await _housekeeping
-        _housekeeping = None
+            await task
+    _background.clear()
     await workflow.cancel_in_flight()
     if _jobs is not None:
         jobs, _jobs = _jobs, None
@@ -115,15 +137,41 @@ async def running(settings: Settings, *, role: Role) -> AsyncIterator[None]:
         await dispose_database()
 
 
+async def _beat(jobs: Jobs, started_at: datetime) -> None:
+    from qai.db import session_scope
+    from qai.workers import service as workers
+
+    async with session_scope() as session:
+        await workers.heartbeat(
+            session,
+            jobs.executor_id,
+            role=jobs.role,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started_at,
+        )
+
+
+async def _heartbeat(jobs: Jobs, started_at: datetime) -> None:
+    """Tell the other workers, every tenth of QAI_WORKER_DEAD_SECONDS, that this one is alive."""
+    while True:
+        await asyncio.sleep(heartbeat_seconds(jobs.settings))
+        try:
+            await _beat(jobs, started_at)
+        except Exception:
+            log.warning("could not record that this worker is alive; will try again", exc_info=True)
+
+
 async def _housekeep(settings: Settings) -> None:
-    """Every minute, give any USER message left without a run its run (an enqueue that failed
-    after its commit, e.g. while the durable-run database was down), so no message waits for
-    the next restart; every hour, delete old live events."""
+    """Every minute (or half of QAI_WORKER_DEAD_SECONDS), take over the runs of dead workers and
+    give any USER message left without a run its run (an enqueue that failed after its commit,
+    e.g. while the durable-run database was down), so no message waits for the next restart;
+    every hour, delete old live events."""
     from qai.runs import workflow
 
     last_prune = -PRUNE_EVERY_SECONDS
     while True:
-        await asyncio.sleep(REPAIR_EVERY_SECONDS)
+        await asyncio.sleep(repair_seconds(settings))
         try:
             await workflow.repair()
         except Exception:

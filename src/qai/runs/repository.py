@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Insert, and_, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor
+from qai.db import upsert_into
 from qai.messages.models import Message, MessageRole
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
 
@@ -18,15 +17,10 @@ class RunRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _insert(self, table: Any) -> Any:
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        return insert(table)
-
     async def add_if_absent(self, *, run_id: str, project_id: str, at: datetime) -> Run | None:
         """Insert a queued run for the message ``run_id``; None if it already has one."""
         statement = (
-            self._insert(Run)
+            upsert_into(self.session, Run)
             .values(
                 id=run_id,
                 project_id=project_id,
@@ -117,7 +111,7 @@ class RunRepository:
         self, run_id: str, seq: int, *, kind: str, label: str, at: datetime
     ) -> RunStep:
         """Insert the step, or count one more attempt of it (a step run again after a crash)."""
-        insert: Insert = self._insert(RunStep).values(
+        insert: Insert = upsert_into(self.session, RunStep).values(
             run_id=run_id, seq=seq, kind=kind, label=label, started_at=at, attempts=1
         )
         statement = insert.on_conflict_do_update(  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
 from qai.settings import Settings
+from qai.workers import service as workers
 
 log = logging.getLogger("qai.runs")
 
@@ -136,12 +137,13 @@ async def dispatch(event: CodeAgentRun) -> None:
 
 async def repair() -> int:
     """Give every USER message still without an answer the run it is owed; returns how many
-    messages needed one (enqueued, or answered with an error after their run died)."""
+    messages needed one (enqueued, taken over from a dead worker, or answered with an error
+    after their run died)."""
     runtime = _current()
+    repaired = await take_over_dead_workers()
     async with read_session() as session:
         pending = await runs.unanswered(session)
     statuses = await runtime.jobs.statuses([message_id for message_id, _ in pending])
-    repaired = 0
     for message_id, project_id in pending:
         status = statuses[message_id]
         if status is None:
@@ -153,6 +155,41 @@ async def repair() -> int:
     if repaired:
         log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
     return repaired
+
+
+async def take_over_dead_workers() -> int:
+    """Put the runs in flight on workers silent for longer than QAI_WORKER_DEAD_SECONDS back in
+    the queue, where a live worker goes on with each from its last finished step; returns how
+    many were taken over. A worker that was only slow loses its runs at its next step (DBOS
+    hands a workflow to one owner at a time) and its answer, if it still writes one, is the
+    only one (``runs.save_answer`` keeps the first)."""
+    runtime = _current()
+    me = runtime.jobs.executor_id
+    dead_seconds = runtime.settings.worker_dead_seconds
+    async with read_session() as session:
+        dead = await workers.dead_workers(session, other_than=me, dead_seconds=dead_seconds)
+    taken = 0
+    for executor in dead:
+        async with session_scope() as session:
+            claimed_at = await workers.claim_dead_worker(
+                session, executor, dead_seconds=dead_seconds
+            )
+        if claimed_at is None:
+            continue  # it came back, or another worker is taking over its runs
+        for run_id in await runtime.jobs.pending_on(executor, WORKFLOW_NAME):
+            await runtime.jobs.take_over(run_id)
+            taken += 1
+            log.warning(
+                "took over run %s from worker %s (not seen for over %g s)",
+                run_id,
+                executor,
+                dead_seconds,
+            )
+        async with session_scope() as session:
+            await workers.forget_dead_worker(session, executor, claimed_at)
+    if taken:
+        log.warning("worker %s took over %d run(s) from dead workers", me, taken)
+    return taken
 
 
 # --- steps ---------------------------------------------------------------------------------
