@@ -221,7 +221,7 @@ class Settings(BaseSettings):
         gt=0,
         description="A worker not heard from for this long is dead: another worker takes over "
         "its runs, which go on from their last finished step. Workers check in every tenth of "
-        "it (at most every 30 s); give all workers sharing a database the same value.",
+        "it, and at least every 30 s; give all workers sharing a database the same value.",
     )
     queue_poll_seconds: float = Field(
         default=0.1,
