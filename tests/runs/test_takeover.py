@@ -39,8 +39,8 @@ pytestmark = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 
-DEAD_SECONDS = "2"
-HANG_SECONDS = 8  # several times DEAD_SECONDS: a live worker stays silent in no step that long
+DEAD_SECONDS = "3"
+HANG_SECONDS = 10  # several times DEAD_SECONDS: a live worker stays silent in no step that long
 
 SCRIPT = {
     "api_key": "sk-test",
