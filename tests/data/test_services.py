@@ -17,6 +17,7 @@ from qai.messages.models import Fragment, Message, MessageRole, MessageType
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.models import Project
+from qai.runs import service as runs
 from qai.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("settings")
@@ -378,3 +379,15 @@ def test_timestamps_keep_the_order_of_writes_within_a_millisecond() -> None:
     stamps = [utcnow() for _ in range(2000)]
     assert all(earlier < later for earlier, later in itertools.pairwise(stamps))
     assert all(stamp.microsecond % 1000 == 0 for stamp in stamps)
+
+
+async def test_a_user_messages_queue_position_counts_its_projects_user_messages() -> None:
+    project = await make_project()  # its first USER message
+    other = await make_project()
+    async with session_scope() as session:
+        await messages.save_assistant_error(session, project.id, "Try again.")
+        second = await messages.create_user_message(session, project.id, "make it blue")
+        third = await messages.create_user_message(session, project.id, "make it red")
+        elsewhere = await messages.create_user_message(session, other.id, "make it green")
+    assert [await runs.position_of(m.id) for m in (second, third, elsewhere)] == [2, 3, 2]
+    assert await runs.position_of("no-such-message") == 1

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Insert, and_, func, or_, select, tuple_, update
+from sqlalchemy import Insert, and_, bindparam, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from qai.common.pagination import Cursor
 from qai.db import upsert_into
+from qai.db.engine import read_rows
 from qai.messages.models import Message, MessageRole
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
+
+_TARGET = aliased(Message)
+# The USER messages of the message's project up to and including it. One statement, run outside
+# any transaction (``read_rows``): the enqueue of every new message asks it. The role is written
+# as SQL: a bound enum would need processing the driver reads cannot do.
+_POSITION = (
+    select(func.count())
+    .select_from(Message)
+    .join(
+        _TARGET,
+        and_(
+            _TARGET.id == bindparam("message_id"),
+            Message.project_id == _TARGET.project_id,
+            tuple_(Message.created_at, Message.id) <= tuple_(_TARGET.created_at, _TARGET.id),
+        ),
+    )
+    .where(Message.role == literal_column(f"'{MessageRole.USER.value}'"))
+)
+
+
+async def position_of(message_id: str) -> int:
+    """1 for a project's first USER message, 2 for the next, ... (its place in the queue); 1 for
+    a message that is gone."""
+    rows = await read_rows(_POSITION, {"message_id": message_id})
+    return int(rows[0][0]) or 1
 
 
 class RunRepository:
@@ -144,22 +171,6 @@ class RunRepository:
     async def count_by_status(self) -> dict[RunStatus, int]:
         query = select(Run.status, func.count()).group_by(Run.status)
         return {status: int(count) for status, count in (await self.session.execute(query)).all()}
-
-    async def position_of(self, message_id: str) -> int:
-        """1 for a project's first USER message, 2 for the next, ... (its place in the queue)."""
-        message = await self.session.get(Message, message_id)
-        if message is None:
-            return 1
-        query = (
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.project_id == message.project_id,
-                Message.role == MessageRole.USER,
-                tuple_(Message.created_at, Message.id) <= tuple_(message.created_at, message.id),
-            )
-        )
-        return int(await self.session.scalar(query) or 1)
 
     async def unanswered_user_messages(self) -> list[tuple[str, str]]:
         """USER messages that have no run, or whose run has not answered yet, oldest first:

@@ -17,6 +17,7 @@ from qai.messages.repository import MessageRepository
 from qai.messages.schemas import MessageOut
 from qai.messages.service import FragmentDraft
 from qai.projects.repository import ProjectRepository
+from qai.runs import repository as run_repository
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
 from qai.runs.repository import RunRepository
 from qai.runs.schemas import RunOut, RunStepOut
@@ -181,8 +182,8 @@ async def answer_of(session: AsyncSession, run_id: str) -> str | None:
     return None if run is None else run.answer_message_id
 
 
-async def position_of(session: AsyncSession, message_id: str) -> int:
-    return await RunRepository(session).position_of(message_id)
+async def position_of(message_id: str) -> int:
+    return await run_repository.position_of(message_id)
 
 
 async def unanswered(session: AsyncSession) -> list[tuple[str, str]]:

@@ -111,8 +111,7 @@ def _current() -> _Runtime:
 async def enqueue(project_id: str, message_id: str) -> None:
     """Start the run of ``message_id`` (once, however often this is called)."""
     runtime = _current()
-    async with read_session() as session:
-        order = await runs.position_of(session, message_id)
+    order = await runs.position_of(message_id)
     await runtime.jobs.enqueue(
         code_agent_run,
         WORKFLOW_NAME,
