@@ -184,7 +184,7 @@ def stop(
 
 @app.command()
 def prune(
-    older_than_hours: float = typer.Option(
+    older_than_hours: float | None = typer.Option(
         None,
         "--older-than-hours",
         min=0,

@@ -513,10 +513,8 @@ class LocalSandboxManager(SandboxManager):
         The probe is not a use: it goes to the server's socket without touching the sandbox, so
         a sandbox nobody has used since it started stays the least recently used one.
         """
-        assert template.port is not None
-        record = sandbox._record
         try:
-            sock = await open_socket(record.netns, record.server_port(template.port))
+            sock = await open_socket(sandbox._record.netns, sandbox._port())
         except OSError:
             return False
         writer: asyncio.StreamWriter | None = None

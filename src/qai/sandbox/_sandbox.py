@@ -166,11 +166,16 @@ class LocalSandbox(Sandbox):
         return self._manager.info_of(self._record)
 
     async def open_socket(self, port: int | None = None) -> socket.socket:
+        port = self._port(port)
+        self._manager.touch(self.name)
+        return await open_socket(self._record.netns, port)
+
+    def _port(self, port: int | None = None) -> int:
+        """The port to reach in the sandbox: the template server's unless ``port`` is another."""
         record = self._record
         template = self._manager.templates.get(record.template)
         if port is None or (template is not None and port == template.port):
             if template is None or template.port is None:
                 raise SandboxError(f"template {record.template!r} runs no server")
             port = record.server_port(template.port)
-        self._manager.touch(self.name)
-        return await open_socket(record.netns, port)
+        return port
