@@ -1,8 +1,9 @@
 """Events the domain sends once its transaction commits (the original's Inngest events).
 
-Services call :func:`send_after_commit`; whoever runs the work (the durable job runner, see
-``qai.jobs``) installs itself with :func:`set_dispatcher` at start-up. Until one is installed,
-events are kept in memory (:func:`undelivered`) and logged, so the data layer works alone.
+Services call :func:`send_after_commit`. Each process has one :class:`EventDispatch`, made by
+the wiring root for its database; whoever runs the work (the durable runs, see
+``qai.runs.dispatch``) installs its handler on it at start-up. Until one is installed, events
+are kept (:meth:`EventDispatch.take_undelivered`) and logged, so the data layer works alone.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.db.session import after_commit
+from qai.db import Database, after_commit
 
 log = logging.getLogger("qai.events")
 
 CODE_AGENT_RUN = "code-agent/run"
+# Where a session of the dispatch's database finds it (``Database.session_info``).
+DISPATCH = "qai.events.dispatch"
 
 
 @dataclass(frozen=True)
@@ -31,36 +34,47 @@ class CodeAgentRun:
     name: str = CODE_AGENT_RUN
 
 
-Dispatcher = Callable[[CodeAgentRun], Awaitable[None]]
-
-_dispatcher: Dispatcher | None = None
-_undelivered: list[CodeAgentRun] = []
+Handler = Callable[[CodeAgentRun], Awaitable[None]]
 
 
-def set_dispatcher(dispatcher: Dispatcher | None) -> None:
-    global _dispatcher
-    _dispatcher = dispatcher
+class EventDispatch:
+    """Delivers the events committed through ``database``'s sessions to one handler."""
 
+    def __init__(self, database: Database) -> None:
+        self._handler: Handler | None = None
+        self._undelivered: list[CodeAgentRun] = []
+        database.session_info[DISPATCH] = self
 
-def undelivered() -> list[CodeAgentRun]:
-    """Events sent while no dispatcher was installed (oldest first)."""
-    return list(_undelivered)
+    def install(self, handler: Handler | None) -> None:
+        self._handler = handler
 
+    def take_undelivered(self) -> list[CodeAgentRun]:
+        """Events sent while no handler was installed (oldest first), handed over once."""
+        taken, self._undelivered = self._undelivered, []
+        return taken
 
-def clear_undelivered() -> None:
-    _undelivered.clear()
-
-
-async def send(event: CodeAgentRun) -> None:
-    if _dispatcher is None:
-        log.info("no job runner installed; %s for message %s kept", event.name, event.message_id)
-        _undelivered.append(event)
-        return
-    await _dispatcher(event)
+    async def send(self, event: CodeAgentRun) -> None:
+        if self._handler is None:
+            log.info(
+                "no job runner installed; %s for message %s kept", event.name, event.message_id
+            )
+            self._undelivered.append(event)
+            return
+        await self._handler(event)
 
 
 def send_after_commit(session: AsyncSession, event: CodeAgentRun) -> None:
+    """Send ``event`` once the session's transaction commits (never if it rolls back)."""
+    dispatch: EventDispatch | None = session.info.get(DISPATCH)
+    if dispatch is None:
+        # A session of a database no process serves (a migration, a test of the data layer
+        # alone): the message is saved, and a worker's repair gives it its run.
+        log.info(
+            "no event dispatch; %s for message %s left to repair", event.name, event.message_id
+        )
+        return
+
     async def deliver() -> None:
-        await send(event)
+        await dispatch.send(event)
 
     after_commit(session, deliver)

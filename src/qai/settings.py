@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -313,19 +312,12 @@ def _describe(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment (and ``.env``), with ``overrides`` on top. Called once
+    per process, by the command that starts it; everything else is handed the result."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
-
-
-def reset_settings_cache() -> None:
-    get_settings.cache_clear()
 
 
 def env_name(field: str) -> str:

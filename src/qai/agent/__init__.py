@@ -6,10 +6,10 @@ from qai.agent._agent import (
     extract_summary,
     run_code_agent,
 )
-from qai.agent._sandbox import open_sandbox
+from qai.agent._sandbox import SandboxSpec
 from qai.agent.memory import PastMessage, conversation_history
 from qai.agent.naming import derive_reply, derive_title, name_and_reply
-from qai.agent.tools import AgentDeps, SandboxSpec, StepKind, StepLog
+from qai.agent.tools import AgentDeps, StepKind, StepLog
 
 __all__ = [
     "AgentDeps",
@@ -24,6 +24,5 @@ __all__ = [
     "derive_title",
     "extract_summary",
     "name_and_reply",
-    "open_sandbox",
     "run_code_agent",
 ]

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from qai.sandbox import Sandbox, get_sandbox_manager
+from qai.sandbox import Sandbox, SandboxManager
 
 
-async def open_sandbox(name: str, template: str, files: Mapping[str, str]) -> Sandbox:
-    """The running sandbox ``name``; started from ``template`` and ``files`` if it is not."""
-    return await get_sandbox_manager().ensure(name, template, files)
+@dataclass(frozen=True)
+class SandboxSpec:
+    """The run's sandbox: its name, its template, and the process's manager that starts it."""
+
+    name: str
+    template: str
+    manager: SandboxManager
+
+    async def open(self, files: Mapping[str, str]) -> Sandbox:
+        """The running sandbox; started from the template and ``files`` if it is not."""
+        return await self.manager.ensure(self.name, self.template, files)

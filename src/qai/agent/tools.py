@@ -17,7 +17,7 @@ from dbos import DBOS
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext, Tool
 
-from qai.agent._sandbox import open_sandbox
+from qai.agent._sandbox import SandboxSpec
 from qai.errors import QaiError
 
 log = logging.getLogger("qai.agent")
@@ -32,12 +32,6 @@ class StepLog(Protocol):
     async def started(self, seq: int, kind: StepKind, label: str) -> None: ...
 
     async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None: ...
-
-
-@dataclass(frozen=True)
-class SandboxSpec:
-    name: str
-    template: str
 
 
 @dataclass
@@ -110,7 +104,7 @@ async def terminal_step(
 ) -> ToolResult:
     await steps.started(seq, "terminal", _command_label(command))
     try:
-        sandbox = await open_sandbox(spec.name, spec.template, seed)
+        sandbox = await spec.open(seed)
         result = await sandbox.exec(command, timeout=command_timeout)
     except QaiError as exc:
         await steps.finished(seq, ok=False, detail=exc.message)
@@ -147,7 +141,7 @@ async def write_step(
     paths = list(files)
     await steps.started(seq, "write", _files_label("Writing", paths))
     try:
-        sandbox = await open_sandbox(spec.name, spec.template, seed)
+        sandbox = await spec.open(seed)
         await sandbox.write_files(files)
     except QaiError as exc:
         await steps.finished(seq, ok=False, detail=exc.message)
@@ -169,7 +163,7 @@ async def read_step(
 ) -> ToolResult:
     await steps.started(seq, "read", _files_label("Reading", paths))
     try:
-        sandbox = await open_sandbox(spec.name, spec.template, seed)
+        sandbox = await spec.open(seed)
         found = await sandbox.read_files(paths)
     except QaiError as exc:
         await steps.finished(seq, ok=False, detail=exc.message)

@@ -1,4 +1,8 @@
-"""The application factory: API routers, operations endpoints, error handling, lifespan."""
+"""The application factory: API routers, operations endpoints, error handling, lifespan.
+
+``create_app(ctx)`` serves one process's :class:`qai.context.AppContext`: its lifespan is the
+context's life (started with the server, closed once when it stops).
+"""
 
 from __future__ import annotations
 
@@ -17,19 +21,14 @@ from qai.api import health
 from qai.api.errors import install_error_handlers
 from qai.api.metrics import Metrics
 from qai.api.middleware import RequestContextMiddleware
+from qai.context import AppContext
 from qai.db import migrate
-from qai.db.engine import current_database
-from qai.jobs import Role, runtime
-from qai.messages.previews import fragment_preview
+from qai.live.router import router as live_router
 from qai.messages.router import router as messages_router
+from qai.projects.previews import fragment_previews
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
-from qai.sandbox import (
-    PreviewGateway,
-    PreviewHostMiddleware,
-    get_sandbox_manager,
-)
-from qai.settings import Settings, get_settings
+from qai.sandbox import PreviewGateway, PreviewHostMiddleware
 
 log = logging.getLogger("qai")
 
@@ -54,13 +53,13 @@ class QaiApplication(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, role: Role = "serve") -> FastAPI:
-    """The QAI HTTP application. ``role`` says whether this process also runs agent work."""
-    settings = settings or get_settings()
+def create_app(ctx: AppContext) -> FastAPI:
+    """The QAI HTTP application of the process whose parts ``ctx`` holds."""
+    settings = ctx.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.running(settings, role=role):
+        async with ctx.running():
             yield
 
     app = QaiApplication(
@@ -69,14 +68,15 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
         summary="Type what you want; a code agent builds it in an isolated sandbox.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
+    app.state.context = ctx
     app.state.head_revision = migrate.head_revision(settings)
-    app.state.metrics = Metrics(current_database)
+    app.state.metrics = Metrics(ctx.database)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(projects_router)
     app.include_router(messages_router)
     app.include_router(runs_router)
+    app.include_router(live_router)
     web.install(app)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(
@@ -84,8 +84,9 @@ def create_app(settings: Settings | None = None, *, role: Role = "serve") -> Fas
             app.behind_front,
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
+            database=ctx.database,
         ),
-        gateway=PreviewGateway(get_sandbox_manager(), fragment_preview),
+        gateway=PreviewGateway(ctx.sandboxes, fragment_previews(ctx.database)),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qai.errors import CODE_BY_STATUS, STATUS_BY_CODE, ErrorCode, QaiError
-from qai.messages.service import PROMPT_REQUIRED
+from qai.messages.rules import PROMPT_REQUIRED
 
 log = logging.getLogger("qai.api")
 

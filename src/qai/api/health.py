@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from qai.api.metrics import Metrics
-from qai.db import read_session
-from qai.db.engine import get_database, sqlite_path
+from qai.common.deps import DatabaseDep
+from qai.db import Database
+from qai.db.engine import sqlite_path
 from qai.db.migrate import pending_revisions
 from qai.runs import service as runs
 
@@ -26,8 +27,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _readiness_problem(head: str) -> str | None:
-    database = get_database()
+async def _readiness_problem(database: Database, head: str) -> str | None:
     path = sqlite_path(database.settings.sqlalchemy_url)
     if path is not None and not path.exists():
         return f"database file {path} is missing"
@@ -43,10 +43,10 @@ async def _readiness_problem(head: str) -> str | None:
     summary="The database is reachable and migrated to head",
     responses={503: {"description": "Not ready, with the reason"}},
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request, db: DatabaseDep) -> JSONResponse:
     head: str = request.app.state.head_revision
     try:
-        problem = await asyncio.wait_for(_readiness_problem(head), READY_TIMEOUT_SECONDS)
+        problem = await asyncio.wait_for(_readiness_problem(db, head), READY_TIMEOUT_SECONDS)
     except TimeoutError:
         problem = "database did not answer within 5 s"
     if problem is not None:
@@ -56,10 +56,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, db: DatabaseDep) -> Response:
     collected: Metrics = request.app.state.metrics
     try:
-        async with read_session() as session:
+        async with db.read() as session:
             collected.set_runs(await runs.count_by_status(session))
     except (OSError, DBAPIError, OperationalError) as exc:
         # The other figures still matter (most of all while the database is down).

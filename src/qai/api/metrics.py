@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from qai.db.engine import Database
+from qai.db import Database
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _DatabaseCollector(Collector):
-    def __init__(self, database: Callable[[], Database | None]) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
 
     def collect(self) -> Iterable[Metric]:
-        database = self.database()
-        if database is None:
-            return
+        database = self.database
         pool = database.pool_status()
         gauges = [
             ("qai_db_pool_size", pool["size"], "Connections the pool keeps."),
@@ -46,7 +44,7 @@ class _DatabaseCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, database: Callable[[], Database | None]) -> None:
+    def __init__(self, database: Database) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "qai_http_requests",

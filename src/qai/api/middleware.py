@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 import orjson
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.metrics import Metrics
 from qai.common.hot import HotRead
+from qai.db import Database
+from qai.errors import QaiError
 from qai.logs import access_log
-from qai.messages.router import HOT_READS as MESSAGE_HOT_READS
-from qai.projects.router import HOT_READS as PROJECT_HOT_READS
+from qai.projects.router import HOT_READS
 
 log = logging.getLogger("qai.api")
 
@@ -30,26 +30,34 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _error_body(code: str, message: str, request_id: str) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message, "requestId": request_id}})
-
-
-# The API's most frequent reads, answered here when they can be (see ``qai.common.hot``).
-HOT_READS: tuple[HotRead, ...] = (*PROJECT_HOT_READS, *MESSAGE_HOT_READS)
+def _error_body(
+    code: str, message: str, request_id: str, issues: list[dict[str, Any]] | None = None
+) -> bytes:
+    """The error shape, as ``qai.api.errors.error_response`` writes it."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if issues is not None:
+        body["issues"] = issues
+    body["requestId"] = request_id
+    return orjson.dumps({"error": body})
 
 
 class RequestContextMiddleware:
+    """``hot_reads`` are the API's most frequent reads, answered here when they can be (see
+    ``qai.common.hot``), on ``database``."""
+
     def __init__(
         self,
         app: ASGIApp,
         *,
         metrics: Metrics,
         max_body_bytes: int,
+        database: Database,
         hot_reads: tuple[HotRead, ...] = HOT_READS,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.database = database
         self.hot_reads = hot_reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,21 +79,9 @@ class RequestContextMiddleware:
             request_id = f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        hot = None
         if scope["method"] == "GET" and content_length is None:
-            response = await self._answer_hot(scope)
-            if response is not None:
-                try:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": response.status_code,
-                            "headers": [*response.raw_headers, header],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": response.body})
-                finally:
-                    self._observe(scope, request_id, response.status_code, started_at)
-                return
+            hot = self._hot_read(scope)
         status = 500
         response_started = False
         received = 0
@@ -110,8 +106,10 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        async def send_error(code_status: int, code: str, message: str) -> None:
-            body = _error_body(code, message, request_id)
+        async def send_error(
+            code_status: int, code: str, message: str, issues: list[dict[str, Any]] | None = None
+        ) -> None:
+            body = _error_body(code, message, request_id, issues)
             await send_raw(
                 {
                     "type": "http.response.start",
@@ -138,13 +136,32 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if content_length is not None and _too_large(content_length, limit):
+            if hot is not None:
+                read, arguments = hot
+                scope["route"] = read  # its ``path`` names the route in metrics, as FastAPI's
+                response = await read.answer(arguments, self.database)
+                await send_raw(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status_code,
+                        "headers": response.raw_headers,
+                    }
+                )
+                await send_raw({"type": "http.response.body", "body": response.body})
+            elif content_length is not None and _too_large(content_length, limit):
                 await send_too_large()
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
             if not response_started:
                 await send_too_large()
+        except QaiError as exc:
+            # Only a hot read's: FastAPI's handlers answer those of every other route.
+            if response_started:
+                raise
+            if exc.status >= 500:
+                log.error("request %s failed: %s", request_id, exc.message)
+            await send_error(exc.status, exc.code, exc.message, exc.issues)
         except Exception:
             if response_started:
                 # Answered already (FastAPI's handler logged it with the request id, then
@@ -169,13 +186,12 @@ class RequestContextMiddleware:
         if sink is not None:
             sink.record(request_id, scope["method"], scope["path"], status, elapsed * 1000)
 
-    async def _answer_hot(self, scope: Scope) -> Response | None:
-        """A hot read's answer to this request (``qai.common.hot``), if one takes it."""
-        for hot in self.hot_reads:
-            response = await hot.answer(scope)
-            if response is not None:
-                scope["route"] = hot  # its ``path`` names the route in metrics, as FastAPI's
-                return response
+    def _hot_read(self, scope: Scope) -> tuple[HotRead, dict[str, Any]] | None:
+        """The hot read (``qai.common.hot``) that takes this request, with its arguments."""
+        for read in self.hot_reads:
+            arguments = read.arguments(scope)
+            if arguments is not None:
+                return read, arguments
         return None
 
 

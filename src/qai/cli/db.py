@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from qai.settings import get_settings
+from qai.settings import load_settings
 
 app = typer.Typer(
     help="Database migrations (SQLite or PostgreSQL, from settings).", no_args_is_help=True
@@ -16,8 +16,9 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     """Migrate the database up to REVISION (default: the newest)."""
     from qai.db import migrate
 
-    migrate.upgrade(get_settings(), revision)
-    typer.echo(f"database at {migrate.current(get_settings())}")
+    settings = load_settings()
+    migrate.upgrade(settings, revision)
+    typer.echo(f"database at {migrate.current(settings)}")
 
 
 @app.command()
@@ -25,8 +26,9 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, or 'bas
     """Migrate the database down to REVISION ('base' removes every table)."""
     from qai.db import migrate
 
-    migrate.downgrade(get_settings(), revision)
-    typer.echo(f"database at {migrate.current(get_settings()) or 'base'}")
+    settings = load_settings()
+    migrate.downgrade(settings, revision)
+    typer.echo(f"database at {migrate.current(settings) or 'base'}")
 
 
 @app.command()
@@ -34,7 +36,7 @@ def current() -> None:
     """Print the database's revision."""
     from qai.db import migrate
 
-    typer.echo(migrate.current(get_settings()) or "base (not migrated)")
+    typer.echo(migrate.current(load_settings()) or "base (not migrated)")
 
 
 @app.command()
@@ -42,7 +44,7 @@ def history() -> None:
     """List every revision, oldest first."""
     from qai.db import migrate
 
-    for line in migrate.history(get_settings()):
+    for line in migrate.history(load_settings()):
         typer.echo(line)
 
 
@@ -56,7 +58,7 @@ def revision(
     """Write a new revision file (for QAI developers)."""
     from qai.db import migrate
 
-    path = migrate.revision(get_settings(), message, autogenerate=autogenerate)
+    path = migrate.revision(load_settings(), message, autogenerate=autogenerate)
     typer.echo(path or "no revision written")
 
 
@@ -68,7 +70,7 @@ def reset(
     """Drop every table and migrate again: ALL DATA IS LOST."""
     from qai.db import migrate
 
-    settings = get_settings()
+    settings = load_settings()
     if not yes:
         typer.confirm("Delete every project, message and fragment?", abort=True)
     migrate.reset(settings, force=force)
@@ -80,7 +82,7 @@ def adopt() -> None:
     """Take over a PostgreSQL database made by the original app's Prisma migrations."""
     from qai.db import migrate
 
-    report = migrate.adopt(get_settings())
+    report = migrate.adopt(load_settings())
     typer.echo(
         "adopted: Prisma migrations "
         + ", ".join(report.applied_prisma_migrations)

@@ -19,12 +19,11 @@ from qai.sandbox import (
     SandboxInfo,
     SandboxManager,
     TemplateNotPrepared,
-    get_sandbox_manager,
     get_template,
+    make_sandbox_manager,
     prepare_template,
-    shutdown_sandbox_manager,
 )
-from qai.settings import get_settings
+from qai.settings import Settings, load_settings
 
 app = typer.Typer(help="Sandboxes: isolated places where generated apps run.", no_args_is_help=True)
 
@@ -33,12 +32,16 @@ T = TypeVar("T")
 JSON_HELP = "Print JSON instead of text."
 
 
-def _run(work: Callable[[SandboxManager], Awaitable[T]]) -> T:
+def _run(work: Callable[[SandboxManager], Awaitable[T]], settings: Settings | None = None) -> T:
+    """``work`` on a sandbox manager made from this command's settings (loaded here unless the
+    command has them already), shut down after."""
+
     async def main() -> T:
+        manager = make_sandbox_manager(settings or load_settings())
         try:
-            return await work(get_sandbox_manager())
+            return await work(manager)
         finally:
-            await shutdown_sandbox_manager()
+            await manager.shutdown()
 
     return asyncio.run(main())
 
@@ -119,7 +122,7 @@ def start(
     Its processes belong to this command: they stop when it ends. Its preview is served by
     `qai serve` at the printed address.
     """
-    settings = get_settings()
+    settings = load_settings()
     chosen = template or settings.default_template
     files = _read_directory(source) if source is not None else {}
 
@@ -139,7 +142,7 @@ def start(
         typer.echo(f"Sandbox {sandbox.name} stopped.")
 
     try:
-        _run(work)
+        _run(work, settings)
     except KeyboardInterrupt:
         typer.echo("Stopped.")
 
@@ -198,16 +201,17 @@ def prune(
     A sandbox running or being started (by any QAI process) is never touched. QAI's reapers do
     this every few minutes too, unless QAI_SANDBOX_KEEP_STOPPED_HOURS is 0.
     """
+    settings = load_settings()
     hours = older_than_hours
     if hours is None:
-        hours = get_settings().sandbox_keep_stopped_hours
+        hours = settings.sandbox_keep_stopped_hours
         if hours == 0:
             typer.echo(
                 "Pruning is off (QAI_SANDBOX_KEEP_STOPPED_HOURS=0); "
                 "pass --older-than-hours H to prune anyway."
             )
             return
-    removed = _run(lambda manager: manager.prune(hours))
+    removed = _run(lambda manager: manager.prune(hours), settings)
     if not removed:
         typer.echo(f"Nothing to remove: no stopped sandbox was unused for over {hours:g} hours.")
     for name in removed:
@@ -225,7 +229,7 @@ def prepare(
 
     Without a template, list the templates and whether each is prepared.
     """
-    data_dir = get_settings().data_dir
+    data_dir = load_settings().data_dir
     if template is None:
         for found in TEMPLATES.values():
             try:

@@ -9,7 +9,8 @@ from types import FrameType
 
 import typer
 
-from qai.settings import Settings, get_settings, load_settings
+from qai.jobs import Role
+from qai.settings import Settings, load_settings
 
 log = logging.getLogger("qai")
 
@@ -46,20 +47,22 @@ def _describe_database(settings: Settings) -> str:
     return f"PostgreSQL {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
 
 
-def run_server(settings: Settings, *, role: str) -> None:
+def run_server(settings: Settings, *, role: Role) -> None:
     import uvicorn
 
     from qai.api import create_app
-    from qai.live import hub
+    from qai.context import AppContext
     from qai.logs import configure_logging
+
+    configure_logging(settings)
+    context = AppContext.build(settings, role=role)
 
     class ShutdownAwareServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Open event streams would otherwise hold the graceful shutdown to its timeout.
-            hub.begin_shutdown()
+            context.hub.begin_shutdown()
             super().handle_exit(sig, frame)
 
-    configure_logging(settings)
     # The logging HOWTO's "Optimization": QAI's log formats show no caller, thread or process,
     # so do not collect them for every record (one access-log line per request).
     logging._srcfile = None
@@ -67,7 +70,7 @@ def run_server(settings: Settings, *, role: str) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     warn_if_exposed(settings)
-    app = create_app(settings, role="serve" if role == "serve" else "api")
+    app = create_app(context)
     log.info(
         "QAI on http://%s:%d (database: %s)",
         settings.host,
@@ -106,5 +109,4 @@ def serve(
     DATABASE_URL is set).
     """
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value}
-    settings = load_settings(**overrides) if overrides else get_settings()
-    run_server(settings, role="api" if no_worker else "serve")
+    run_server(load_settings(**overrides), role="api" if no_worker else "serve")

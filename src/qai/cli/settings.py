@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from qai.cli._output import print_table
-from qai.settings import get_settings, settings_table
+from qai.settings import load_settings, settings_table
 
 SECRET_HINTS = ("password", "key", "secret", "token")
 
@@ -19,7 +19,7 @@ def show_settings(
         for env, default, description in settings_table():
             typer.echo(f"| `{env}` | `{default}` | {description} |")
         return
-    settings = get_settings()
+    settings = load_settings()
     rows = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)

@@ -6,20 +6,20 @@ import asyncio
 import logging
 import signal
 
-from qai.settings import Settings, get_settings
+from qai.settings import Settings, load_settings
 
 log = logging.getLogger("qai")
 
 
 async def run_worker(settings: Settings) -> None:
     """Take runs from the queue until SIGTERM or SIGINT."""
-    from qai.jobs import runtime
+    from qai.context import AppContext
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    async with runtime.running(settings, role="worker"):
+    async with AppContext.build(settings, role="worker").running():
         log.info("worker ready; stop it with Ctrl-C (runs in flight resume when a worker restarts)")
         await stopping.wait()
 
@@ -30,6 +30,6 @@ def worker() -> None:
     worker sharing a PostgreSQL its own QAI_WORKER_ID."""
     from qai.logs import configure_logging
 
-    settings = get_settings()
+    settings = load_settings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))

@@ -1,11 +1,13 @@
 """Hot reads: the few GET routes answered before the framework's routing and validation.
 
 A hot read is an ordinary route function, also registered with FastAPI (which documents it and
-answers everything the hot path does not). The outermost middleware calls it directly when the
-request is one it can take as it is: a matching path, only known query parameters, each once and
-in its plainest form. It answers only successes: any error (a missing project, a bad cursor, the
-database down) makes it step aside, and the same request then goes through FastAPI, which gives
-the answer it always gives. So behaviour cannot differ; only the cost of a common request does.
+answers everything the hot path does not). The outermost middleware calls it directly, with the
+process's database as its ``db``, when the request is one it can take as it is: a matching path,
+only known query parameters, each once and in its plainest form (anything else, such as a limit
+out of range, goes to FastAPI, whose validation answers it). What the function raises is
+answered by the middleware as FastAPI's handlers answer it (a QAI error in the error shape, any
+other as a logged 500): the read runs once, and behaviour cannot differ from FastAPI's; only the
+cost of a common request does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
+
+from qai.db import Database
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 
@@ -83,18 +87,17 @@ class HotRead:
                 return None
         return parsed
 
-    async def answer(self, scope: Mapping[str, Any]) -> Response | None:
-        """The route's success answer to this request, or None: let the framework answer."""
+    def arguments(self, scope: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The route function's arguments for this request (``db`` aside), or None: the request
+        is not one this hot read takes as it is."""
         params = self.path_params(scope["path"])
         if params is None:
             return None
         query = self.query_params(scope["query_string"])
         if query is None:
             return None
-        try:
-            response = await self.endpoint(**params, **query)
-        except Exception:
-            # Not lost: the same request now goes through FastAPI, whose handlers answer (and
-            # log) this error as they answer every other.
-            return None
-        return response if response.status_code < 400 else None
+        return {**params, **query}
+
+    async def answer(self, arguments: Mapping[str, Any], db: Database) -> Response:
+        """The route's answer; raises what the route raises."""
+        return await self.endpoint(db=db, **arguments)

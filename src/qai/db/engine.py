@@ -1,6 +1,7 @@
-"""One engine per process, made lazily from settings and disposed on shutdown.
+"""The process's database: one engine, its sessions and its driver-level reads.
 
-Requests, jobs and CLI commands share it. On SQLite it runs in WAL mode with a busy timeout and
+The wiring root (``qai.context``) makes one :class:`Database` per process from the settings
+and passes it down; requests, jobs and CLI commands open their sessions on it. On SQLite it runs in WAL mode with a busy timeout and
 foreign keys on; on every engine, statements slower than the threshold are logged and counted.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.expression import Select
 
-from qai.settings import Settings, get_settings
+from qai.db.session import AFTER_COMMIT, commit
+from qai.settings import Settings
 
 log = logging.getLogger("qai.db")
 
 AnySelect = Select[*tuple[Any, ...]]
+# A row of :meth:`Database.rows`: SQLAlchemy's Row on SQLite, asyncpg's Record on PostgreSQL;
+# both read by position and by the statement's column labels.
+Row = Any
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -45,6 +51,47 @@ class Database:
     sessionmaker: async_sessionmaker[AsyncSession]
     stats: QueryStats = field(default_factory=QueryStats)
     reads: DriverReads | None = None
+    # Copied into every session's ``info``: what work queued for after a commit needs from the
+    # process (its event dispatch, its live hub), put there by the wiring root.
+    session_info: dict[str, Any] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on any error; work
+        registered with ``qai.db.after_commit`` runs after the commit."""
+        async with self.sessionmaker(info=self.session_info) as session:
+            try:
+                yield session
+            except BaseException:
+                session.info.pop(AFTER_COMMIT, None)
+                await session.rollback()
+                raise
+            await commit(session)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: nothing to commit."""
+        async with self.sessionmaker(info=self.session_info) as session:
+            yield session
+
+    async def rows(self, statement: AnySelect, params: Mapping[str, Any]) -> Sequence[Row]:
+        """The rows of one read statement, run outside any transaction.
+
+        For the hot reads, where one statement answers the request (or a second statement's
+        own snapshot is fine, as an existence check after an empty page). On PostgreSQL see
+        :class:`DriverReads`; elsewhere it is a plain Core execution. Rows read by name
+        (``row.id``) or position, as SQLAlchemy's rows are.
+        """
+        if self.reads is None:
+            async with self.engine.connect() as connection:
+                return (await connection.execute(statement, params)).all()
+        sql, names = self.reads.sql(statement)
+        pool = await self.reads.pool()
+        started = time.perf_counter()
+        rows: Sequence[Row] = await pool.fetch(sql, *[params[name] for name in names])
+        self.stats.statements += 1
+        _note_duration(self, sql, time.perf_counter() - started)
+        return rows
 
     def pool_status(self) -> dict[str, int]:
         """Pool figures: configured size, connections checked out, overflow in use."""
@@ -186,26 +233,6 @@ async def _keep_session(_connection: Any) -> None:
     """Nothing to reset: these connections only ever run single autocommit reads."""
 
 
-async def read_rows(statement: AnySelect, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-    """The rows of one read statement, run outside any transaction, as positional tuples.
-
-    For the hot API reads, where one statement answers the request (or a second statement's
-    own snapshot is fine, as an existence check after an empty page). On PostgreSQL see
-    :class:`DriverReads`; elsewhere it is a plain Core execution.
-    """
-    database = get_database()
-    if database.reads is None:
-        async with database.engine.connect() as connection:
-            return (await connection.execute(statement, params)).all()
-    sql, names = database.reads.sql(statement)
-    pool = await database.reads.pool()
-    started = time.perf_counter()
-    rows: Sequence[Sequence[Any]] = await pool.fetch(sql, *[params[name] for name in names])
-    database.stats.statements += 1
-    _note_duration(database, sql, time.perf_counter() - started)
-    return rows
-
-
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -239,26 +266,3 @@ def _note_duration(database: Database, statement: str, elapsed: float) -> None:
     if elapsed >= database.settings.db_slow_query_ms / 1000:
         database.stats.slow_queries += 1
         log.warning("slow query: %.1f ms: %s", elapsed * 1000, " ".join(statement.split())[:500])
-
-
-_database: Database | None = None
-
-
-def get_database() -> Database:
-    """The process's database, created on first use from the current settings."""
-    global _database
-    if _database is None:
-        _database = create_database(get_settings())
-    return _database
-
-
-async def dispose_database() -> None:
-    global _database
-    if _database is not None:
-        database, _database = _database, None
-        await database.dispose()
-
-
-def current_database() -> Database | None:
-    """The process's database if something already made it (metrics must not create one)."""
-    return _database

@@ -1,9 +1,11 @@
-"""Durable background work (DBOS): the queue of runs, its workers, enqueueing.
+"""Durable background work (DBOS) and periodic tasks; knows nothing of the domain.
 
-``runtime.start``/``runtime.stop`` bring it up and down inside a process; :class:`Jobs` is the
-process's handle on DBOS.
+:class:`Jobs` is the process's handle on DBOS (its queue, enqueueing the workflows it is given,
+workflow statuses, taking workflows over); :class:`Background` runs the periodic tasks it is
+given.
 """
 
 from qai.jobs._dbos import TERMINAL_STATUSES, Jobs, Role
+from qai.jobs.periodic import Background, Periodic
 
-__all__ = ["TERMINAL_STATUSES", "Jobs", "Role"]
+__all__ = ["TERMINAL_STATUSES", "Background", "Jobs", "Periodic", "Role"]

@@ -13,25 +13,33 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from qai.db import read_session
+from qai.db import Database
 from qai.live.repository import EventRepository
 
 log = logging.getLogger("qai.live")
 
+# Where a session of the hub's database finds the hub (``Database.session_info``), to wake the
+# streams once an event it appended commits.
+HUB = "qai.live.hub"
+
 
 class Hub:
-    def __init__(self, poll_seconds: float) -> None:
+    """The process's live streams. One per process, made by the wiring root; it serves the
+    sessions of ``database`` (an event appended in one wakes the project's streams)."""
+
+    def __init__(self, database: Database, poll_seconds: float) -> None:
+        self.database = database
         self.poll_seconds = poll_seconds
+        self.closing = False
         self._signals: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._poller: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_running_loop()
-        self.closing = False
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
+        # The loop the streams wait on, known from the first stream (``qai serve`` makes the
+        # hub before its server's loop runs).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        database.session_info[HUB] = self
 
     def wake(self, project_id: str) -> None:
+        """Wake ``project_id``'s open streams (called on the streams' loop)."""
         for signal in self._signals.get(project_id, ()):
             signal.set()
 
@@ -45,9 +53,19 @@ class Hub:
         self.closing = True
         self._wake_all()
 
+    def begin_shutdown(self) -> None:
+        """:meth:`end_streams`, from a signal handler or another thread, so a graceful shutdown
+        does not wait on open streams; clients reconnect (with Last-Event-ID) to whichever
+        server answers next."""
+        if self._loop is None:
+            self.closing = True
+        else:
+            self._loop.call_soon_threadsafe(self.end_streams)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, project_id: str) -> AsyncIterator[asyncio.Event]:
         """An event set whenever ``project_id`` may have new events (clear it before reading)."""
+        self._loop = asyncio.get_running_loop()
         signal = asyncio.Event()
         self._signals[project_id].add(signal)
         if self._poller is None or self._poller.done():
@@ -62,6 +80,7 @@ class Hub:
                     del self._signals[project_id]
 
     async def close(self) -> None:
+        self.database.session_info.pop(HUB, None)
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -70,14 +89,14 @@ class Hub:
         self._wake_all()
 
     async def _poll(self) -> None:
-        async with read_session() as session:
+        async with self.database.read() as session:
             seen = await EventRepository(session).latest_id()
         # Streams that read before ``seen`` was taken may have missed an event up to it.
         self._wake_all()
         while self._signals:
             await asyncio.sleep(self.poll_seconds)
             try:
-                async with read_session() as session:
+                async with self.database.read() as session:
                     found = await EventRepository(session).projects_after(seen)
             except Exception:
                 # The database may be briefly unreachable; streams keep their place and the
@@ -87,43 +106,3 @@ class Hub:
             for project_id, newest in found:
                 seen = max(seen, newest)
                 self.wake(project_id)
-
-
-_hub: Hub | None = None
-
-
-def get_hub(poll_seconds: float) -> Hub:
-    """The hub of the running event loop (tests run one loop per test)."""
-    global _hub
-    if _hub is None or _hub.loop is not asyncio.get_running_loop():
-        _hub = Hub(poll_seconds)
-    return _hub
-
-
-def wake(project_id: str) -> None:
-    """Wake ``project_id``'s streams in this process, if any are open on this loop."""
-    if _hub is not None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if _hub.loop is running:
-            _hub.wake(project_id)
-
-
-def begin_shutdown() -> None:
-    """End this process's event streams, so a graceful shutdown does not wait on them.
-
-    Safe from a signal handler or another thread; clients reconnect (with Last-Event-ID) to
-    whichever server answers next.
-    """
-    if _hub is not None:
-        _hub.loop.call_soon_threadsafe(_hub.end_streams)
-
-
-async def close_hub() -> None:
-    global _hub
-    if _hub is not None:
-        hub, _hub = _hub, None
-        if hub.loop is asyncio.get_running_loop():
-            await hub.close()

@@ -6,7 +6,9 @@ from qai.llm._models import (
     NO_MODEL_CONFIGURED,
     SUPPORTED_PROVIDERS,
     ModelChoice,
+    Models,
     choose_model,
+    choose_models,
     model_settings,
 )
 
@@ -14,7 +16,9 @@ __all__ = [
     "NO_MODEL_CONFIGURED",
     "SUPPORTED_PROVIDERS",
     "ModelChoice",
+    "Models",
     "choose_model",
+    "choose_models",
     "describe_failure",
     "model_settings",
 ]

@@ -116,3 +116,35 @@ def _build(provider: str, name: str, settings: Settings) -> Model:
         return OllamaModel(name, provider=OllamaProvider(base_url=settings.ollama_base_url))
     # Any other provider pydantic-ai knows (installed extras permitting), with its own env vars.
     return infer_model(f"{provider}:{name}")
+
+
+@dataclass
+class Models:
+    """A process's models: the main one, the small one, and the settings of their requests."""
+
+    main: ModelChoice
+    small: ModelChoice
+    request_settings: ModelSettings
+
+    async def open(self) -> None:
+        await self.main.open()
+        await self.small.open()
+
+    async def aclose(self) -> None:
+        await self.main.aclose()
+        await self.small.aclose()
+
+
+def choose_models(
+    settings: Settings, *, main: Model | None = None, small: Model | None = None
+) -> Models:
+    """The models the settings name; ``main`` / ``small`` replace them (tests script them)."""
+    return Models(
+        main=ModelChoice("test:scripted", main) if main is not None else choose_model(settings),
+        small=(
+            ModelChoice("test:scripted-small", small)
+            if small is not None
+            else choose_model(settings, small=True)
+        ),
+        request_settings=model_settings(settings),
+    )

@@ -1,26 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Enum, ForeignKey, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qai.db.base import Base, JsonDocument, Timestamp, new_id, same_as_created, utcnow
+from qai.messages.rules import MessageRole, MessageType
 
 if TYPE_CHECKING:
     from qai.projects.models import Project
 
-
-class MessageRole(StrEnum):
-    USER = "USER"
-    ASSISTANT = "ASSISTANT"
-
-
-class MessageType(StrEnum):
-    RESULT = "RESULT"
-    ERROR = "ERROR"
+__all__ = ["Fragment", "Message", "MessageRole", "MessageType"]
 
 
 class Message(Base):

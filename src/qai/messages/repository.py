@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Select, Text, bindparam, cast, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,36 +14,81 @@ from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qai.common.pagination import Cursor
-from qai.db.engine import read_rows
+from qai.db import Database
+from qai.db.engine import Row
 from qai.messages.models import Fragment, Message
 
 
-def _with_fragment() -> Select[Message]:
-    # One statement for a page of history and its fragments: no N+1 whatever its length.
-    return select(Message).outerjoin(Message.fragment).options(contains_eager(Message.fragment))
+class FragmentRow(NamedTuple):
+    """A fragment as the reads answer it: its files as the stored JSON text, which the API
+    embeds as it is instead of decoding and encoding it again."""
+
+    id: str
+    message_id: str
+    sandbox_url: str
+    title: str
+    files_json: str
+    summary: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def files(self) -> dict[str, str]:
+        return decode_files(self.files_json)
 
 
-# The JSON API's history: plain rows from statements built once, run by ``read_rows`` (one
-# statement, no transaction, no ORM objects). A fragment's files come as the stored JSON text,
-# which the API embeds as it is instead of decoding and encoding it again.
+def decode_files(files_json: str) -> dict[str, str]:
+    """A fragment's stored files as path -> text (what the original stored as JSON); anything
+    else, which QAI never writes, reads as no files."""
+    raw: Any = orjson.loads(files_json) if files_json else None
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(path): content if isinstance(content, str) else str(content)
+        for path, content in raw.items()
+    }
+
+
+class MessageRow(NamedTuple):
+    id: str
+    content: str
+    role: str  # a MessageRole value
+    type: str  # a MessageType value
+    created_at: datetime
+    updated_at: datetime
+    project_id: str
+    fragment: FragmentRow | None
+
+    @property
+    def position(self) -> tuple[datetime, str]:
+        """Where the message sits in a history: what a cursor encodes."""
+        return self.created_at, self.id
+
+
+_FRAGMENT_COLUMNS = (
+    Fragment.id,
+    Fragment.message_id,
+    Fragment.sandbox_url,
+    Fragment.title,
+    cast(Fragment.files, Text),
+    Fragment.summary,
+    Fragment.created_at,
+    Fragment.updated_at,
+)
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.content,
+    Message.role,
+    Message.type,
+    Message.created_at,
+    Message.updated_at,
+    Message.project_id,
+)
+_FRAGMENT_AT = len(_MESSAGE_COLUMNS)
+
+# The reads: statements built once, run by ``Database.rows`` (one statement, no transaction, no
+# ORM objects). One statement for a page of history and its fragments: no N+1.
 _HISTORY = (
-    select(
-        Message.id,
-        Message.content,
-        Message.role,
-        Message.type,
-        Message.created_at,
-        Message.updated_at,
-        Message.project_id,
-        Fragment.id,
-        Fragment.message_id,
-        Fragment.sandbox_url,
-        Fragment.title,
-        cast(Fragment.files, Text),
-        Fragment.summary,
-        Fragment.created_at,
-        Fragment.updated_at,
-    )
+    select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS)
     .outerjoin(Fragment, Fragment.message_id == Message.id)
     .where(Message.project_id == bindparam("project_id"))
     .limit(bindparam("limit"))
@@ -54,44 +101,80 @@ _OLDEST = _HISTORY.order_by(Message.created_at, Message.id)
 _OLDEST_AFTER = _OLDEST.where(_POSITION > _CURSOR)
 _NEWEST = _HISTORY.order_by(Message.created_at.desc(), Message.id.desc())
 _NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
-
-# (id, content, role, type, created_at, updated_at, project_id, then the fragment's id,
-# message_id, sandbox_url, title, files as JSON text, summary, created_at, updated_at or Nones)
-HistoryRow = Sequence[Any]
-
-
-async def history_oldest_first(
-    project_id: str, *, limit: int, after: Cursor | None
-) -> Sequence[HistoryRow]:
-    """Up to ``limit`` messages of a project, oldest first, strictly after ``after``."""
-    if after is None:
-        return await read_rows(_OLDEST, {"project_id": project_id, "limit": limit})
-    return await read_rows(
-        _OLDEST_AFTER,
-        {"project_id": project_id, "limit": limit, "created_at": after.created_at, "id": after.id},
-    )
+_FRAGMENT_BY_ID = select(*_FRAGMENT_COLUMNS).where(Fragment.id == bindparam("fragment_id"))
+_LATEST_FRAGMENT = (
+    select(*_FRAGMENT_COLUMNS)
+    .join(Message, Message.id == Fragment.message_id)
+    .where(Message.project_id == bindparam("project_id"))
+    .order_by(Message.created_at.desc(), Message.id.desc())
+    .limit(1)
+)
 
 
-async def history_newest_before(
-    project_id: str, *, limit: int, before: Cursor | None
-) -> list[HistoryRow]:
-    """Up to ``limit`` messages strictly before ``before`` (or the newest), oldest first."""
-    if before is None:
-        rows = await read_rows(_NEWEST, {"project_id": project_id, "limit": limit})
-    else:
-        rows = await read_rows(
-            _NEWEST_BEFORE,
-            {
-                "project_id": project_id,
-                "limit": limit,
-                "created_at": before.created_at,
-                "id": before.id,
-            },
-        )
-    return list(reversed(rows))
+def _message_row(row: Row) -> MessageRow:
+    fragment = FragmentRow(*row[_FRAGMENT_AT:]) if row[_FRAGMENT_AT] is not None else None
+    return MessageRow._make((*row[:_FRAGMENT_AT], fragment))
+
+
+class MessageReads:
+    """The reads of messages and fragments, each one statement outside any transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def oldest_first(
+        self, project_id: str, *, limit: int, after: Cursor | None
+    ) -> list[MessageRow]:
+        """Up to ``limit`` messages of a project, oldest first, strictly after ``after``."""
+        if after is None:
+            rows = await self.database.rows(_OLDEST, {"project_id": project_id, "limit": limit})
+        else:
+            rows = await self.database.rows(
+                _OLDEST_AFTER,
+                {
+                    "project_id": project_id,
+                    "limit": limit,
+                    "created_at": after.created_at,
+                    "id": after.id,
+                },
+            )
+        return [_message_row(row) for row in rows]
+
+    async def newest_before(
+        self, project_id: str, *, limit: int, before: Cursor | None
+    ) -> list[MessageRow]:
+        """Up to ``limit`` messages strictly before ``before`` (or the newest), oldest first."""
+        if before is None:
+            rows = await self.database.rows(_NEWEST, {"project_id": project_id, "limit": limit})
+        else:
+            rows = await self.database.rows(
+                _NEWEST_BEFORE,
+                {
+                    "project_id": project_id,
+                    "limit": limit,
+                    "created_at": before.created_at,
+                    "id": before.id,
+                },
+            )
+        return [_message_row(row) for row in reversed(rows)]
+
+    async def fragment(self, fragment_id: str) -> FragmentRow | None:
+        rows = await self.database.rows(_FRAGMENT_BY_ID, {"fragment_id": fragment_id})
+        return FragmentRow(*rows[0]) if rows else None
+
+    async def latest_fragment(self, project_id: str) -> FragmentRow | None:
+        """The newest fragment of a project: the state its app is in."""
+        rows = await self.database.rows(_LATEST_FRAGMENT, {"project_id": project_id})
+        return FragmentRow(*rows[0]) if rows else None
+
+
+def _with_fragment() -> Select[Message]:
+    return select(Message).outerjoin(Message.fragment).options(contains_eager(Message.fragment))
 
 
 class MessageRepository:
+    """The queries a transaction makes: writes, and the reads a run needs inside one."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -120,59 +203,7 @@ class MessageRepository:
             await self.session.execute(_with_fragment().where(Message.id == message_id))
         ).scalar_one_or_none()
 
-    async def page_oldest_first(
-        self, project_id: str, *, limit: int, after: Cursor | None
-    ) -> list[Message]:
-        """Up to ``limit`` messages of a project, oldest first, strictly after ``after``."""
-        query = (
-            _with_fragment()
-            .where(Message.project_id == project_id)
-            .order_by(Message.created_at, Message.id)
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(
-                tuple_(Message.created_at, Message.id) > tuple_(after.created_at, after.id)
-            )
-        return list((await self.session.execute(query)).scalars().unique())
-
-    async def page_newest_before(
-        self, project_id: str, *, limit: int, before: Cursor | None
-    ) -> list[Message]:
-        """Up to ``limit`` messages strictly before ``before`` (or the newest), oldest first."""
-        query = (
-            _with_fragment()
-            .where(Message.project_id == project_id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(limit)
-        )
-        if before is not None:
-            query = query.where(
-                tuple_(Message.created_at, Message.id) < tuple_(before.created_at, before.id)
-            )
-        rows = list((await self.session.execute(query)).scalars().unique())
-        rows.reverse()
-        return rows
-
-    async def get_fragment(self, fragment_id: str) -> Fragment | None:
-        return await self.session.get(Fragment, fragment_id)
-
-    async def latest_fragment(self, project_id: str) -> Fragment | None:
-        """The newest fragment of a project: the state its app is in."""
-        query = (
-            select(Fragment)
-            .join(Message, Message.id == Fragment.message_id)
-            .where(Message.project_id == project_id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(1)
-        )
-        return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def recent(self, project_id: str, *, limit: int) -> list[Message]:
-        """The last ``limit`` messages of a project, oldest first (conversation memory)."""
-        return await self.page_newest_before(project_id, limit=limit, before=None)
-
-    async def recent_for_memory(self, project_id: str, *, limit: int) -> list[Message]:
+    async def recent_for_memory(self, project_id: str, *, limit: int) -> Sequence[Message]:
         """The last ``limit`` messages of a project, oldest first, each fragment with only its
         summary: the agent's memory never reads a fragment's files (the app's whole source)."""
         query = (

@@ -1,14 +1,33 @@
+"""The JSON API's messages and fragments. Imported by the API client: no ORM, no server."""
+
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Annotated
 
-import orjson
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
-from qai.common.schemas import Input, Schema, Timestamp, iso_utc
-from qai.messages.models import Message, MessageRole, MessageType
-from qai.projects.schemas import Prompt
+from qai.common.schemas import Input, Schema, Timestamp
+from qai.messages.rules import (
+    PROMPT_MAX,
+    PROMPT_REQUIRED,
+    PROMPT_TOO_LONG,
+    MessageRole,
+    MessageType,
+)
+
+
+def _prompt(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("prompt_required", PROMPT_REQUIRED)
+    if len(value) > PROMPT_MAX:
+        raise PydanticCustomError("prompt_too_long", PROMPT_TOO_LONG)
+    return value
+
+
+Prompt = Annotated[
+    str, AfterValidator(_prompt), Field(examples=["a kanban board with drag and drop"])
+]
 
 
 class MessageCreate(Input):
@@ -43,63 +62,3 @@ class MessagePage(Schema):
     prev_cursor: str | None = Field(
         default=None, description="Pass as ?before= for older messages."
     )
-
-
-# MessageOut and MessagePage written straight as JSON-ready dictionaries (same names, same order),
-# for the routes that answer with bytes built by orjson.
-
-
-def _files(stored: str) -> orjson.Fragment | dict[str, str]:
-    # The stored JSON object goes out as it is (no decode and encode again); anything else, which
-    # QAI never writes, reads as no files, as FragmentOut would have it.
-    return orjson.Fragment(stored) if stored.startswith("{") else {}
-
-
-def history_json(row: Sequence[Any]) -> dict[str, Any]:
-    """MessageOut of a ``qai.messages.repository.HistoryRow``."""
-    fragment = None
-    if row[7] is not None:
-        fragment = {
-            "id": row[7],
-            "messageId": row[8],
-            "sandboxUrl": row[9],
-            "title": row[10],
-            "files": _files(row[11]),
-            "summary": row[12],
-            "createdAt": iso_utc(row[13]),
-            "updatedAt": iso_utc(row[14]),
-        }
-    return {
-        "id": row[0],
-        "content": row[1],
-        "role": row[2],
-        "type": row[3],
-        "createdAt": iso_utc(row[4]),
-        "updatedAt": iso_utc(row[5]),
-        "projectId": row[6],
-        "fragment": fragment,
-    }
-
-
-def history_page_json(
-    rows: Sequence[Sequence[Any]], next_cursor: str | None, prev_cursor: str | None
-) -> dict[str, Any]:
-    return {
-        "items": [history_json(row) for row in rows],
-        "nextCursor": next_cursor,
-        "prevCursor": prev_cursor,
-    }
-
-
-def new_message_json(message: Message) -> dict[str, Any]:
-    """MessageOut of a message just written (it has no fragment yet)."""
-    return {
-        "id": message.id,
-        "content": message.content,
-        "role": message.role,
-        "type": message.type,
-        "createdAt": iso_utc(message.created_at),
-        "updatedAt": iso_utc(message.updated_at),
-        "projectId": message.project_id,
-        "fragment": None,
-    }

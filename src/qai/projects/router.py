@@ -1,112 +1,139 @@
-"""HTTP: projects (the original's projects.* procedures, plus rename and delete)."""
+"""HTTP: projects (the original's projects.* procedures, plus rename and delete) and a
+project's history (messages.getMany)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from qai.api.responses import errors
-from qai.common.hot import HotRead, text, whole_number
-from qai.common.pagination import Cursor, forward_page
+from qai.common.deps import DatabaseDep, SettingsDep
+from qai.common.hot import HotRead, flag, text, whole_number
+from qai.common.ids import ProjectId, check_project_id
+from qai.common.openapi import errors
 from qai.common.responses import json_response
-from qai.db import session_scope
-from qai.errors import BadRequest, ProjectNotFound
+from qai.errors import BadRequest
+from qai.messages.encode import history_page_json
+from qai.messages.schemas import MessagePage
 from qai.projects import service
-from qai.projects.repository import newest_project_rows, project_row
-from qai.projects.schemas import (
-    ProjectCreate,
-    ProjectOut,
-    ProjectPage,
-    ProjectRename,
-    project_json,
-    project_page_json,
-)
-from qai.settings import get_settings
+from qai.projects.encode import project_json, project_page_json
+from qai.projects.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectRename
 
-router = APIRouter(prefix="/api/projects", tags=["projects"])
+router = APIRouter()
 
-ProjectId = Annotated[str, Path(description="The project's id.")]
 PAGE_MAX = 200
+HISTORY_PAGE_MAX = 500
 
-
-def check_project_id(project_id: str) -> str:
-    if not project_id.strip():
-        raise BadRequest(
-            "Project ID is required",
-            issues=[{"path": ["id"], "message": "Project ID is required"}],
-        )
-    return project_id
-
-
-# The hot reads (project list and get) answer one statement's rows as JSON bytes: no session,
-# no transaction round trips, no ORM objects, no Pydantic pass (see docs/benchmarks.md). The
-# same rules as ``service.list_projects`` / ``service.get_project``.
+# The reads answer typed rows as JSON bytes built by orjson: no session, no transaction round
+# trips, no ORM objects, no Pydantic pass (see docs/benchmarks.md). The three most frequent are
+# also hot reads (``HOT_READS``): the same functions, called before FastAPI's routing.
 
 
 @router.get(
-    "",
+    "/api/projects",
+    tags=["projects"],
     summary="Projects, newest first",
     response_model=ProjectPage,
     responses=errors(400),
 )
 async def list_projects(
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
 ) -> Response:
-    after = Cursor.decode(cursor) if cursor else None
-    rows = await newest_project_rows(limit=limit + 1, after=after)
-    items, next_cursor = forward_page(rows, limit, lambda row: (row[2], row[0]))
-    return json_response(project_page_json(items, next_cursor))
+    page = await service.list_projects(db, limit=limit, cursor=cursor)
+    return json_response(project_page_json(page))
 
 
 @router.post(
-    "",
+    "/api/projects",
+    tags=["projects"],
     status_code=status.HTTP_201_CREATED,
     summary="Create a project and its first message; starts the agent",
     response_model=ProjectOut,
     responses=errors(400, 413),
 )
-async def create_project(body: ProjectCreate) -> Response:
-    template = body.template or get_settings().default_template
-    async with session_scope() as session:
+async def create_project(body: ProjectCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
+    async with db.session() as session:
         project, _ = await service.create_project_with_first_message(
-            session, body.value, template=template
+            session, body.value, template=body.template or settings.default_template
         )
-    row = (project.id, project.name, project.created_at, project.updated_at, project.template)
-    return json_response(project_json(row), status.HTTP_201_CREATED)
+    return json_response(project_json(project), status.HTTP_201_CREATED)
 
 
 @router.get(
-    "/{project_id}", summary="One project", response_model=ProjectOut, responses=errors(400, 404)
+    "/api/projects/{project_id}",
+    tags=["projects"],
+    summary="One project",
+    response_model=ProjectOut,
+    responses=errors(400, 404),
 )
-async def get_project(project_id: ProjectId) -> Response:
-    row = await project_row(check_project_id(project_id))
-    if row is None:
-        raise ProjectNotFound()
-    return json_response(project_json(row))
+async def get_project(project_id: ProjectId, db: DatabaseDep) -> Response:
+    return json_response(project_json(await service.get_project(db, check_project_id(project_id))))
 
 
-@router.patch("/{project_id}", summary="Rename a project", responses=errors(400, 404, 413))
-async def rename_project(project_id: ProjectId, body: ProjectRename) -> ProjectOut:
-    async with session_scope() as session:
+@router.patch(
+    "/api/projects/{project_id}",
+    tags=["projects"],
+    summary="Rename a project",
+    response_model=ProjectOut,
+    responses=errors(400, 404, 413),
+)
+async def rename_project(project_id: ProjectId, body: ProjectRename, db: DatabaseDep) -> Response:
+    async with db.session() as session:
         project = await service.rename_project(session, check_project_id(project_id), body.name)
-    return ProjectOut.model_validate(project)
+    return json_response(project_json(project))
 
 
 @router.delete(
-    "/{project_id}",
+    "/api/projects/{project_id}",
+    tags=["projects"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a project with its messages and fragments",
     responses=errors(400, 404),
 )
-async def delete_project(project_id: ProjectId) -> Response:
-    async with session_scope() as session:
+async def delete_project(project_id: ProjectId, db: DatabaseDep) -> Response:
+    async with db.session() as session:
         await service.delete_project(session, check_project_id(project_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/api/projects/{project_id}/messages",
+    tags=["messages"],
+    summary="A project's messages, oldest first, each with its fragment or null",
+    response_model=MessagePage,
+    responses=errors(400, 404),
+)
+async def list_messages(
+    project_id: ProjectId,
+    db: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 100,
+    cursor: Annotated[str | None, Query(description="nextCursor: newer messages")] = None,
+    before: Annotated[str | None, Query(description="prevCursor: older messages")] = None,
+    latest: Annotated[
+        bool, Query(description="Start from the newest messages instead of the oldest")
+    ] = False,
+) -> Response:
+    if cursor is not None and (before is not None or latest):
+        raise BadRequest("Pass either cursor or before/latest, not both")
+    page = await service.history(
+        db, check_project_id(project_id), limit=limit, cursor=cursor, before=before, latest=latest
+    )
+    return json_response(history_page_json(page))
 
 
 HOT_READS = (
     HotRead("/api/projects", list_projects, {"limit": whole_number(1, PAGE_MAX), "cursor": text}),
     HotRead("/api/projects/{project_id}", get_project),
+    HotRead(
+        "/api/projects/{project_id}/messages",
+        list_messages,
+        {
+            "limit": whole_number(1, HISTORY_PAGE_MAX),
+            "cursor": text,
+            "before": text,
+            "latest": flag,
+        },
+    ),
 )

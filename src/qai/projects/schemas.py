@@ -1,24 +1,17 @@
+"""The JSON API's projects. Imported by the API client: no ORM, no server."""
+
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from qai.common.schemas import Input, Schema, Timestamp, iso_utc
-from qai.messages.service import PROMPT_MAX, PROMPT_REQUIRED, PROMPT_TOO_LONG
-from qai.projects.service import NAME_MAX, NAME_REQUIRED, NAME_TOO_LONG
+from qai.common.schemas import Input, Schema, Timestamp
+from qai.messages.schemas import Prompt
+from qai.projects.rules import NAME_MAX, NAME_REQUIRED, NAME_TOO_LONG
 
 TemplateName = Literal["web", "nextjs"]
-
-
-def _prompt(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("prompt_required", PROMPT_REQUIRED)
-    if len(value) > PROMPT_MAX:
-        raise PydanticCustomError("prompt_too_long", PROMPT_TOO_LONG)
-    return value
 
 
 def _name(value: str) -> str:
@@ -30,9 +23,6 @@ def _name(value: str) -> str:
     return value
 
 
-Prompt = Annotated[
-    str, AfterValidator(_prompt), Field(examples=["a kanban board with drag and drop"])
-]
 Name = Annotated[str, AfterValidator(_name), Field(examples=["purple-elephant"])]
 
 
@@ -62,22 +52,3 @@ class ProjectPage(Schema):
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end."
     )
-
-
-# ProjectOut and ProjectPage written straight as JSON-ready dictionaries (same names, same order),
-# for the routes that answer with bytes built by orjson.
-
-
-def project_json(row: Sequence[Any]) -> dict[str, Any]:
-    """ProjectOut of an ``(id, name, created_at, updated_at, template)`` row."""
-    return {
-        "id": row[0],
-        "name": row[1],
-        "createdAt": iso_utc(row[2]),
-        "updatedAt": iso_utc(row[3]),
-        "template": row[4],
-    }
-
-
-def project_page_json(rows: Sequence[Sequence[Any]], next_cursor: str | None) -> dict[str, Any]:
-    return {"items": [project_json(row) for row in rows], "nextCursor": next_cursor}

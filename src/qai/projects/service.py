@@ -1,88 +1,90 @@
-"""Rules for projects: creating one with its first message, reading, renaming, deleting."""
+"""Rules for projects: creating one with its first message, reading one, its history,
+renaming, deleting."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor, Page, forward_page
-from qai.errors import BadRequest, ProjectNotFound
+from qai.db import Database
+from qai.errors import ProjectNotFound
+from qai.messages import service as messages
 from qai.messages.models import Message
-from qai.messages.service import check_prompt, create_user_message
+from qai.messages.repository import MessageRow
+from qai.messages.rules import check_prompt
 from qai.projects.models import Project
 from qai.projects.names import random_project_name
-from qai.projects.repository import ProjectRepository
-
-NAME_MAX = 100
-NAME_REQUIRED = "Name is required"
-NAME_TOO_LONG = f"Name must be at most {NAME_MAX} characters"
-
-
-@dataclass(frozen=True)
-class ProjectView:
-    id: str
-    name: str
-    created_at: datetime
-    updated_at: datetime
-    template: str | None
-
-    @classmethod
-    def of(cls, project: Project, template: str | None) -> ProjectView:
-        return cls(
-            id=project.id,
-            name=project.name,
-            created_at=project.created_at,
-            updated_at=project.updated_at,
-            template=template,
-        )
-
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise BadRequest(NAME_REQUIRED, issues=[{"path": ["name"], "message": NAME_REQUIRED}])
-    if len(name) > NAME_MAX:
-        raise BadRequest(NAME_TOO_LONG, issues=[{"path": ["name"], "message": NAME_TOO_LONG}])
-    return name
+from qai.projects.repository import ProjectReads, ProjectRepository, ProjectRow
+from qai.projects.rules import check_name
 
 
 async def create_project_with_first_message(
     session: AsyncSession, value: str, *, template: str
-) -> tuple[ProjectView, Message]:
+) -> tuple[ProjectRow, Message]:
     """Create a project named with a random slug, its first USER message, and send
     ``code-agent/run`` once the transaction commits."""
     check_prompt(value)  # before anything is written: a refused prompt costs no statement
     project = Project(name=random_project_name())
     # Flushed first: the message's foreign key needs the project's row.
     await ProjectRepository(session).add(project, template=template)
-    message = await create_user_message(session, project.id, value)
-    return ProjectView.of(project, template), message
+    message = await messages.create_user_message(session, project.id, value)
+    row = ProjectRow(project.id, project.name, project.created_at, project.updated_at, template)
+    return row, message
 
 
-async def get_project(session: AsyncSession, project_id: str) -> ProjectView:
-    found = await ProjectRepository(session).get(project_id)
+async def get_project(database: Database, project_id: str) -> ProjectRow:
+    found = await ProjectReads(database).get(project_id)
     if found is None:
         raise ProjectNotFound()
-    return ProjectView.of(*found)
+    return found
 
 
 async def list_projects(
-    session: AsyncSession, *, limit: int, cursor: str | None = None
-) -> Page[ProjectView]:
+    database: Database, *, limit: int, cursor: str | None = None
+) -> Page[ProjectRow]:
     """Projects, newest first; ``nextCursor`` is set when more remain."""
     after = Cursor.decode(cursor) if cursor else None
-    rows = await ProjectRepository(session).list_newest_first(limit=limit + 1, after=after)
-    page, next_cursor = forward_page(rows, limit, lambda row: (row[0].created_at, row[0].id))
-    return Page(items=[ProjectView.of(*row) for row in page], next_cursor=next_cursor)
+    rows = await ProjectReads(database).newest(limit=limit + 1, after=after)
+    items, next_cursor = forward_page(rows, limit, lambda row: row.position)
+    return Page(items=items, next_cursor=next_cursor)
 
 
-async def rename_project(session: AsyncSession, project_id: str, name: str) -> ProjectView:
-    name = check_name(name)
-    if not await ProjectRepository(session).rename(project_id, name):
+async def check_exists(database: Database, project_id: str, page: Sequence[object]) -> None:
+    """A page of something a project has (its messages, its runs) came back: raise
+    :class:`ProjectNotFound` if the project does not exist. A non-empty page proves it does, so
+    only an empty one costs a second query."""
+    if not page and not await ProjectReads(database).exists(project_id):
         raise ProjectNotFound()
-    return await get_project(session, project_id)
+
+
+async def history(
+    database: Database,
+    project_id: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    before: str | None = None,
+    latest: bool = False,
+) -> Page[MessageRow]:
+    """A page of a project's history (see ``messages.service.history_page``); raises
+    :class:`ProjectNotFound` for a project that does not exist."""
+    page = await messages.history_page(
+        database, project_id, limit=limit, cursor=cursor, before=before, latest=latest
+    )
+    await check_exists(database, project_id, page.items)
+    return page
+
+
+async def rename_project(session: AsyncSession, project_id: str, name: str) -> ProjectRow:
+    name = check_name(name)
+    repository = ProjectRepository(session)
+    if not await repository.rename(project_id, name):
+        raise ProjectNotFound()
+    renamed = await repository.get(project_id)
+    assert renamed is not None  # renamed in this very transaction
+    return renamed
 
 
 async def delete_project(session: AsyncSession, project_id: str) -> None:

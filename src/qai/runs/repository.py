@@ -9,14 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from qai.common.pagination import Cursor
-from qai.db import upsert_into
-from qai.db.engine import read_rows
+from qai.db import Database, upsert_into
 from qai.messages.models import Message, MessageRole
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
 
 _TARGET = aliased(Message)
 # The USER messages of the message's project up to and including it. One statement, run outside
-# any transaction (``read_rows``): the enqueue of every new message asks it. The role is written
+# any transaction (``Database.rows``): the enqueue of every new message asks it. The role is written
 # as SQL: a bound enum would need processing the driver reads cannot do.
 _POSITION = (
     select(func.count())
@@ -33,11 +32,17 @@ _POSITION = (
 )
 
 
-async def position_of(message_id: str) -> int:
-    """1 for a project's first USER message, 2 for the next, ... (its place in the queue); 1 for
-    a message that is gone."""
-    rows = await read_rows(_POSITION, {"message_id": message_id})
-    return int(rows[0][0]) or 1
+class RunReads:
+    """The reads of runs made outside any transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def position_of(self, message_id: str) -> int:
+        """1 for a project's first USER message, 2 for the next, ... (its place in the
+        queue); 1 for a message that is gone."""
+        rows = await self.database.rows(_POSITION, {"message_id": message_id})
+        return int(rows[0][0]) or 1
 
 
 class RunRepository:

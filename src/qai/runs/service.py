@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor, Page, forward_page
-from qai.db import utcnow
-from qai.errors import ProjectNotFound, RunNotFound
+from qai.db import Database, utcnow
+from qai.errors import RunNotFound
 from qai.live import service as live
+from qai.live.payloads import payload_of
 from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.repository import MessageRepository
 from qai.messages.schemas import MessageOut
 from qai.messages.service import FragmentDraft
+from qai.projects import service as projects
 from qai.projects.repository import ProjectRepository
-from qai.runs import repository as run_repository
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
-from qai.runs.repository import RunRepository
+from qai.runs.repository import RunReads, RunRepository
 from qai.runs.schemas import RunOut, RunStepOut
 
 
@@ -58,14 +59,12 @@ class RunWithSteps:
 
 async def _publish_run(session: AsyncSession, run: Run) -> None:
     await live.publish(
-        session, run.project_id, "run.updated", RunOut.model_validate(run).model_dump(mode="json")
+        session, run.project_id, "run.updated", payload_of(RunOut.model_validate(run))
     )
 
 
 async def _publish_step(session: AsyncSession, project_id: str, step: RunStep) -> None:
-    await live.publish(
-        session, project_id, "run.step", RunStepOut.model_validate(step).model_dump(mode="json")
-    )
+    await live.publish(session, project_id, "run.step", payload_of(RunStepOut.model_validate(step)))
 
 
 async def _publish_message(session: AsyncSession, message: Message) -> None:
@@ -73,7 +72,7 @@ async def _publish_message(session: AsyncSession, message: Message) -> None:
         session,
         message.project_id,
         "message.created",
-        MessageOut.model_validate(message).model_dump(mode="json"),
+        payload_of(MessageOut.model_validate(message)),
     )
 
 
@@ -160,6 +159,7 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
     else:
         message = await messages.save_assistant_error(session, run.project_id, outcome.message)
         status, error = RunStatus.FAILED, outcome.message
+    await ProjectRepository(session).touch(run.project_id)
     finished = await repository.claim_answer(
         run_id,
         answer_message_id=message.id,
@@ -182,8 +182,9 @@ async def answer_of(session: AsyncSession, run_id: str) -> str | None:
     return None if run is None else run.answer_message_id
 
 
-async def position_of(message_id: str) -> int:
-    return await run_repository.position_of(message_id)
+async def position_of(database: Database, message_id: str) -> int:
+    """1 for a project's first USER message, 2 for the next, ... (its place in the queue)."""
+    return await RunReads(database).position_of(message_id)
 
 
 async def unanswered(session: AsyncSession) -> list[tuple[str, str]]:
@@ -191,16 +192,16 @@ async def unanswered(session: AsyncSession) -> list[tuple[str, str]]:
 
 
 async def list_runs(
-    session: AsyncSession, project_id: str, *, limit: int, cursor: str | None = None
+    database: Database, project_id: str, *, limit: int, cursor: str | None = None
 ) -> Page[Run]:
-    """A project's runs, newest first."""
+    """A project's runs, newest first; raises ProjectNotFound for no such project."""
     before = Cursor.decode(cursor) if cursor else None
-    rows = await RunRepository(session).page_newest_first(
-        project_id, limit=limit + 1, before=before
-    )
+    async with database.read() as session:
+        rows = await RunRepository(session).page_newest_first(
+            project_id, limit=limit + 1, before=before
+        )
     items, next_cursor = forward_page(rows, limit, lambda run: (run.created_at, run.id))
-    if not items and not await ProjectRepository(session).exists(project_id):
-        raise ProjectNotFound()
+    await projects.check_exists(database, project_id, items)
     return Page(items=items, next_cursor=next_cursor)
 
 

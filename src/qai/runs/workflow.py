@@ -1,4 +1,5 @@
-"""The ``code-agent/run`` workflow: one durable run per USER message, answered exactly once.
+"""The ``code-agent/run`` workflow and its steps: one durable run per USER message, answered
+exactly once (``qai.runs.dispatch`` starts and repairs runs).
 
 Workflow id = the USER message's id (a second send starts nothing); queue partition = the project
 (its runs go one at a time, in order). Every model call, tool call and database write is a
@@ -10,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dbos import DBOS
 from pydantic_ai import Agent
-from pydantic_ai.settings import ModelSettings
 
 from qai.agent import (
     AgentDeps,
@@ -24,24 +24,21 @@ from qai.agent import (
     StepKind,
     build_code_agent,
     name_and_reply,
-    open_sandbox,
     run_code_agent,
 )
-from qai.db import new_id, read_session, session_scope
+from qai.db import Database, new_id
 from qai.errors import QaiError, RunNotFound
-from qai.events import CodeAgentRun
-from qai.jobs import TERMINAL_STATUSES, Jobs
-from qai.llm import ModelChoice, model_settings
+from qai.llm import Models
 from qai.messages import service as messages
 from qai.messages.models import Message, MessageRole, MessageType
 from qai.messages.repository import MessageRepository
-from qai.messages.service import FragmentDraft, files_of
+from qai.messages.service import FragmentDraft
 from qai.projects.repository import ProjectRepository
 from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
+from qai.sandbox import SandboxManager
 from qai.settings import Settings
-from qai.workers import service as workers
 
 log = logging.getLogger("qai.runs")
 
@@ -64,131 +61,57 @@ UNEXPECTED = (
     "The run failed unexpectedly: {reason}. Send your message again; if it keeps failing, check "
     "the server's log."
 )
-CRASHED = (
-    "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
-    "Send your message again; if it keeps happening, check the server's log."
-)
 
 
 @dataclass
-class _Runtime:
+class RunEnvironment:
+    """What the runs of this process need: made by the wiring root and bound while the process
+    executes runs. DBOS finds workflows and steps by name in one registry per process, so their
+    code reaches the process's parts through this one binding (:func:`bind`) instead of
+    arguments, which DBOS records and replays."""
+
     settings: Settings
-    jobs: Jobs
-    model: ModelChoice
-    small_model: ModelChoice
-    model_settings: ModelSettings
-    agent: Agent[AgentDeps, str] | None
+    database: Database
+    sandboxes: SandboxManager
+    models: Models
+    agent: Agent[AgentDeps, str] | None = field(init=False)
+    in_flight: set[asyncio.Task[object]] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        main = self.models.main.model
+        self.agent = (
+            build_code_agent(main, self.models.request_settings) if main is not None else None
+        )
+
+    async def cancel_in_flight(self) -> None:
+        """Stop this process's runs (at shutdown): they stay PENDING and resume on restart."""
+        tasks = [task for task in self.in_flight if not task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.in_flight.clear()
 
 
-_runtime: _Runtime | None = None
+_environment: RunEnvironment | None = None
 
 
-def configure(settings: Settings, jobs: Jobs, model: ModelChoice, small_model: ModelChoice) -> None:
-    """Install the process's models and job runtime (``qai.jobs.runtime.start``)."""
-    global _runtime
-    chosen = model_settings(settings)
-    agent = build_code_agent(model.model, chosen) if model.model is not None else None
-    _runtime = _Runtime(settings, jobs, model, small_model, chosen, agent)
+def bind(environment: RunEnvironment | None) -> None:
+    """Bind the process's run environment (None: unbind it, at shutdown)."""
+    global _environment
+    _environment = environment
 
 
-async def unconfigure() -> None:
-    global _runtime
-    if _runtime is not None:
-        runtime, _runtime = _runtime, None
-        await runtime.model.aclose()
-        await runtime.small_model.aclose()
+def current() -> RunEnvironment | None:
+    """The bound run environment, if any."""
+    return _environment
 
 
-def _current() -> _Runtime:
-    if _runtime is None:
-        raise RuntimeError("the job runtime is not started (qai.jobs.runtime.start)")
-    return _runtime
-
-
-# --- dispatch and repair -------------------------------------------------------------------
-
-
-async def enqueue(project_id: str, message_id: str) -> None:
-    """Start the run of ``message_id`` (once, however often this is called)."""
-    runtime = _current()
-    order = await runs.position_of(message_id)
-    await runtime.jobs.enqueue(
-        code_agent_run,
-        WORKFLOW_NAME,
-        project_id,
-        message_id,
-        workflow_id=message_id,
-        partition=project_id,
-        order=order,
-    )
-    async with session_scope() as session:
-        await runs.record_queued(session, project_id, message_id)
-
-
-async def dispatch(event: CodeAgentRun) -> None:
-    """The ``code-agent/run`` dispatcher: called once the USER message is committed."""
-    try:
-        await enqueue(event.project_id, event.message_id)
-    except Exception:
-        # The message is saved; a worker's repair (at start, then every minute) enqueues it.
-        log.exception("could not enqueue the run of message %s", event.message_id)
-
-
-async def repair() -> int:
-    """Give every USER message still without an answer the run it is owed; returns how many
-    messages needed one (enqueued, taken over from a dead worker, or answered with an error
-    after their run died)."""
-    runtime = _current()
-    repaired = await take_over_dead_workers()
-    async with read_session() as session:
-        pending = await runs.unanswered(session)
-    statuses = await runtime.jobs.statuses([message_id for message_id, _ in pending])
-    for message_id, project_id in pending:
-        status = statuses[message_id]
-        if status is None:
-            await enqueue(project_id, message_id)
-            repaired += 1
-        elif status in TERMINAL_STATUSES:
-            await _save(message_id, Failure(CRASHED))
-            repaired += 1
-    if repaired:
-        log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
-    return repaired
-
-
-async def take_over_dead_workers() -> int:
-    """Put the runs in flight on workers silent for longer than QAI_WORKER_DEAD_SECONDS back in
-    the queue, where a live worker goes on with each from its last finished step; returns how
-    many were taken over. A worker that was only slow loses its runs at its next step (DBOS
-    hands a workflow to one owner at a time) and its answer, if it still writes one, is the
-    only one (``runs.save_answer`` keeps the first)."""
-    runtime = _current()
-    me = runtime.jobs.executor_id
-    dead_seconds = runtime.settings.worker_dead_seconds
-    async with read_session() as session:
-        dead = await workers.dead_workers(session, other_than=me, dead_seconds=dead_seconds)
-    taken = 0
-    for executor in dead:
-        async with session_scope() as session:
-            claimed_at = await workers.claim_dead_worker(
-                session, executor, dead_seconds=dead_seconds
-            )
-        if claimed_at is None:
-            continue  # it came back, or another worker is taking over its runs
-        for run_id in await runtime.jobs.pending_on(executor, WORKFLOW_NAME):
-            await runtime.jobs.take_over(run_id)
-            taken += 1
-            log.warning(
-                "took over run %s from worker %s (not seen for over %g s)",
-                run_id,
-                executor,
-                dead_seconds,
-            )
-        async with session_scope() as session:
-            await workers.forget_dead_worker(session, executor, claimed_at)
-    if taken:
-        log.warning("worker %s took over %d run(s) from dead workers", me, taken)
-    return taken
+def _current() -> RunEnvironment:
+    if _environment is None:
+        raise RuntimeError("no run environment is bound (qai.context.AppContext.start)")
+    return _environment
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -209,18 +132,19 @@ class RunStart:
 class StepRecorder:
     """Records a run's tool calls as its steps (see ``qai.agent.StepLog``)."""
 
-    def __init__(self, project_id: str, run_id: str) -> None:
+    def __init__(self, database: Database, project_id: str, run_id: str) -> None:
+        self.database = database
         self.project_id = project_id
         self.run_id = run_id
 
     async def started(self, seq: int, kind: StepKind, label: str) -> None:
-        async with session_scope() as session:
+        async with self.database.session() as session:
             await runs.step_started(
                 session, self.project_id, self.run_id, seq, kind=kind, label=label
             )
 
     async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None:
-        async with session_scope() as session:
+        async with self.database.session() as session:
             await runs.step_finished(
                 session,
                 self.project_id,
@@ -235,19 +159,21 @@ class StepRecorder:
 async def begin_step(project_id: str, message_id: str, model_id: str | None) -> RunStart | None:
     """Mark the run running and gather what it needs; None if there is nothing to do: the
     message was answered already, or deleted with its project."""
-    default_template = _current().settings.default_template
-    async with session_scope() as session:
+    environment = _current()
+    database = environment.database
+    async with database.session() as session:
         message = await MessageRepository(session).get(message_id)
         if message is None:
             log.info("message %s was deleted before its run started", message_id)
             return None
         if await runs.start(session, message_id, project_id, model=model_id) is None:
             return None
-        template = await ProjectRepository(session).template_of(project_id) or default_template
-        latest = await messages.latest_fragment(session, project_id)
+        template = await ProjectRepository(session).template_of(project_id)
         recent = await MessageRepository(session).recent_for_memory(
             project_id, limit=MEMORY_MESSAGES
         )
+    # A project's runs go one at a time: its newest fragment cannot change while this one runs.
+    latest = await messages.latest_fragment(database, project_id)
     # The conversation so far: every message but this one and the USER messages queued after it
     # (their answers cannot exist yet: a project's runs go one at a time, in order).
     earlier = [
@@ -262,7 +188,9 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
         PastMessage(role=m.role.value, content=_remembered(m), failed=m.type is MessageType.ERROR)
         for m in earlier
     ]
-    return RunStart(message.content, template, history, files_of(latest), new_id())
+    base_files = latest.files() if latest is not None else {}
+    template = template or environment.settings.default_template
+    return RunStart(message.content, template, history, base_files, new_id())
 
 
 def _remembered(message: Message) -> str:
@@ -274,7 +202,7 @@ def _remembered(message: Message) -> str:
 @DBOS.step(name="qai.run.sandbox")
 async def sandbox_step(spec: SandboxSpec, files: dict[str, str]) -> str:
     """Start (or find) the run's sandbox; returns its preview address."""
-    sandbox = await open_sandbox(spec.name, spec.template, files)
+    sandbox = await spec.open(files)
     return sandbox.preview_url()
 
 
@@ -283,7 +211,7 @@ async def collect_step(spec: SandboxSpec, seed: dict[str, str], paths: list[str]
     """The written files as they are in the sandbox now: a command may have changed or deleted
     some since they were written."""
     try:
-        sandbox = await open_sandbox(spec.name, spec.template, seed)
+        sandbox = await spec.open(seed)
         present = set(await sandbox.list_files())
         return await sandbox.read_files([path for path in paths if path in present])
     except QaiError as exc:
@@ -291,13 +219,15 @@ async def collect_step(spec: SandboxSpec, seed: dict[str, str], paths: list[str]
         return {path: seed[path] for path in paths if path in seed}
 
 
-async def _save(run_id: str, outcome: Outcome) -> str | None:
+async def save(database: Database, run_id: str, outcome: Outcome) -> str | None:
+    """Save the run's one answer; returns the answer's id (the first one's, if it had one), or
+    None if the run is gone with its project."""
     try:
-        async with session_scope() as session:
+        async with database.session() as session:
             message = await runs.save_answer(session, run_id, outcome)
         return message.id
     except AlreadyAnswered:
-        async with read_session() as session:
+        async with database.read() as session:
             return await runs.answer_of(session, run_id)
     except RunNotFound:
         log.info("run %s was deleted with its project before it could answer", run_id)
@@ -307,38 +237,24 @@ async def _save(run_id: str, outcome: Outcome) -> str | None:
 @DBOS.step(name="qai.run.finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
 async def finish_step(run_id: str, outcome: Outcome) -> str | None:
     """Save the one answer (idempotent: a repeated save keeps the first)."""
-    return await _save(run_id, outcome)
+    return await save(_current().database, run_id, outcome)
 
 
 # --- the workflow --------------------------------------------------------------------------
 
 
-_in_flight: set[asyncio.Task[object]] = set()
-
-
-async def cancel_in_flight() -> None:
-    """Stop this process's runs (at shutdown): they stay PENDING and resume on restart."""
-    tasks = [task for task in _in_flight if not task.done()]
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    _in_flight.clear()
-
-
 @DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=5)
 async def code_agent_run(project_id: str, message_id: str) -> str | None:
+    environment = _current()
     task = asyncio.current_task()
     if task is not None:
-        _in_flight.add(task)
+        environment.in_flight.add(task)
     try:
-        runtime = _current()
-        start = await begin_step(project_id, message_id, runtime.model.id)
+        start = await begin_step(project_id, message_id, environment.models.main.id)
         if start is None:
             return None
         try:
-            outcome = await _build(runtime, project_id, message_id, start)
+            outcome = await _build(environment, project_id, message_id, start)
         except Exception as exc:
             # Whatever broke, the message still gets its one answer (replays raise the same
             # recorded error, so they reach the same answer).
@@ -347,21 +263,26 @@ async def code_agent_run(project_id: str, message_id: str) -> str | None:
         return await finish_step(message_id, outcome)
     finally:
         if task is not None:
-            _in_flight.discard(task)
+            environment.in_flight.discard(task)
 
 
-async def _build(runtime: _Runtime, project_id: str, run_id: str, start: RunStart) -> Outcome:
-    if runtime.agent is None:
-        return Failure(runtime.model.problem or "No model configured.")
-    settings = runtime.settings
-    spec = SandboxSpec(name=start.fragment_id, template=start.template)
+async def _build(
+    environment: RunEnvironment, project_id: str, run_id: str, start: RunStart
+) -> Outcome:
+    models = environment.models
+    if environment.agent is None:
+        return Failure(models.main.problem or "No model configured.")
+    settings = environment.settings
+    spec = SandboxSpec(
+        name=start.fragment_id, template=start.template, manager=environment.sandboxes
+    )
     try:
         preview_url = await sandbox_step(spec, start.base_files)
     except Exception as exc:
         return Failure(SANDBOX_FAILED.format(reason=getattr(exc, "message", None) or exc))
     deps = AgentDeps(
         sandbox=spec,
-        steps=StepRecorder(project_id, run_id),
+        steps=StepRecorder(environment.database, project_id, run_id),
         base_files=start.base_files,
         command_timeout=settings.sandbox_command_timeout,
     )
@@ -373,7 +294,7 @@ async def _build(runtime: _Runtime, project_id: str, run_id: str, start: RunStar
         max_turns=settings.run_max_turns,
         timeout_seconds=settings.run_timeout_seconds,
     )
-    result = await run_code_agent(runtime.agent, deps, task, model_id=runtime.model.id)
+    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id)
     usage = Usage(result.turns, result.input_tokens, result.output_tokens)
     if result.failure is not None:
         return Failure(result.failure, usage)
@@ -384,7 +305,7 @@ async def _build(runtime: _Runtime, project_id: str, run_id: str, start: RunStar
         return Failure(NO_FILES, usage)
     files = await collect_step(spec, deps.seed_files(), paths)
     title, reply = await name_and_reply(
-        runtime.small_model.model, runtime.model_settings, start.prompt, result.summary
+        models.small.model, models.request_settings, start.prompt, result.summary
     )
     fragment = FragmentDraft(
         title=title,

@@ -18,13 +18,8 @@ from qai.sandbox._errors import (
     TemplateNotFound,
     TemplateNotPrepared,
 )
-from qai.sandbox._factory import (
-    get_sandbox_manager,
-    make_sandbox_manager,
-    shutdown_sandbox_manager,
-)
+from qai.sandbox._factory import make_sandbox_manager
 from qai.sandbox._gateway import PreviewGateway, PreviewHostMiddleware, Resolve
-from qai.sandbox._hosts import preview_host_name
 from qai.sandbox._local import LocalSandboxManager
 from qai.sandbox._model import (
     OUTPUT_LIMIT,
@@ -64,10 +59,7 @@ __all__ = [
     "Template",
     "TemplateNotFound",
     "TemplateNotPrepared",
-    "get_sandbox_manager",
     "get_template",
     "make_sandbox_manager",
     "prepare_template",
-    "preview_host_name",
-    "shutdown_sandbox_manager",
 ]

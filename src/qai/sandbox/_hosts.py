@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from qai.sandbox._errors import InvalidSandboxName
 from qai.sandbox._model import check_name
-from qai.settings import SettingsError, get_settings
+from qai.settings import SettingsError
 
 _PORT_LABEL = re.compile(r"^([0-9]{1,5})-(.+)$")
 _MARK = "qaisandboxlabel"
@@ -68,16 +68,3 @@ class PreviewHosts:
             return PreviewTarget(check_name(name), port)
         except InvalidSandboxName:
             return None
-
-
-def preview_host_name(host: str) -> str | None:
-    """The sandbox name a Host header addresses, or None if it is no preview host.
-
-    Uses the ``preview_url_template`` setting: with the default, ``abc.preview.localhost:8000``
-    gives ``abc`` (and ``3001-abc.preview.localhost:8000``, port 3001 of ``abc``, too).
-    """
-    settings = get_settings()
-    hosts = PreviewHosts(settings.preview_url_template, settings.port)
-    label = hosts.label(host)
-    target = hosts.target(label) if label is not None else None
-    return target.name if target is not None else None

@@ -14,10 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from qai.db import read_session
+from qai.common.deps import DatabaseDep, SettingsDep
 from qai.errors import QaiError
 from qai.messages import service as messages
-from qai.settings import Settings
 from qai.web import _views as views
 from qai.web._download import archive_name, zip_files
 from qai.web._examples import EXAMPLES
@@ -79,11 +78,6 @@ def _templates() -> Jinja2Templates:
 templates = _templates()
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _page(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
@@ -107,11 +101,11 @@ def _error_page(request: Request, error: QaiError) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, cursor: str | None = None) -> HTMLResponse:
-    settings = _settings(request)
+async def home(
+    request: Request, db: DatabaseDep, settings: SettingsDep, cursor: str | None = None
+) -> HTMLResponse:
     try:
-        async with read_session() as session:
-            page = await views.project_list(session, cursor)
+        page = await views.project_list(db, cursor)
     except QaiError as error:
         return _error_page(request, error)
     return _page(
@@ -127,9 +121,10 @@ async def home(request: Request, cursor: str | None = None) -> HTMLResponse:
 
 
 @router.get("/ui/projects", response_class=HTMLResponse)
-async def project_items(request: Request, cursor: str | None = None) -> HTMLResponse:
-    async with read_session() as session:
-        page = await views.project_list(session, cursor)
+async def project_items(
+    request: Request, db: DatabaseDep, cursor: str | None = None
+) -> HTMLResponse:
+    page = await views.project_list(db, cursor)
     return _piece(
         request,
         "_project_items.html",
@@ -142,13 +137,13 @@ async def project_items(request: Request, cursor: str | None = None) -> HTMLResp
 async def project(
     request: Request,
     project_id: str,
+    db: DatabaseDep,
     fragment: str | None = None,
     file: str | None = None,
     tab: Tab = "preview",
 ) -> HTMLResponse:
     try:
-        async with read_session() as session:
-            page = await views.project_page(session, project_id, fragment_id=fragment, path=file)
+        page = await views.project_page(db, project_id, fragment_id=fragment, path=file)
     except QaiError as error:
         return _error_page(request, error)
     return _page(request, "project.html", {"page": page, "tab": tab})
@@ -158,14 +153,14 @@ async def project(
 async def message_items(
     request: Request,
     project_id: str,
+    db: DatabaseDep,
     before: Annotated[str | None, Query(description="older than this cursor")] = None,
     after: Annotated[str | None, Query(description="newer than this cursor")] = None,
 ) -> HTMLResponse:
-    async with read_session() as session:
-        if before is not None:
-            page = await views.history_before(session, project_id, before)
-        else:
-            page = await views.history_after(session, project_id, after)
+    if before is not None:
+        page = await views.history_before(db, project_id, before)
+    else:
+        page = await views.history_after(db, project_id, after)
     newest = views.cursor_of(page.items[-1]) if page.items else ""
     return _piece(
         request,
@@ -181,27 +176,30 @@ async def message_items(
 
 @router.get("/ui/fragments/{fragment_id}/workspace", response_class=HTMLResponse)
 async def workspace_piece(
-    request: Request, fragment_id: str, file: str | None = None, tab: Tab = "preview"
+    request: Request,
+    fragment_id: str,
+    db: DatabaseDep,
+    file: str | None = None,
+    tab: Tab = "preview",
 ) -> HTMLResponse:
-    async with read_session() as session:
-        fragment = await messages.get_fragment(session, fragment_id)
+    fragment = await messages.get_fragment(db, fragment_id)
     workspace = await asyncio.to_thread(views.workspace, fragment, file)
     return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
-async def file_piece(request: Request, fragment_id: str, path: str) -> HTMLResponse:
-    async with read_session() as session:
-        fragment = await messages.get_fragment(session, fragment_id)
-    file = await asyncio.to_thread(views.code_file, messages.files_of(fragment), path)
+async def file_piece(
+    request: Request, fragment_id: str, path: str, db: DatabaseDep
+) -> HTMLResponse:
+    fragment = await messages.get_fragment(db, fragment_id)
+    file = await asyncio.to_thread(views.code_file, fragment.files(), path)
     return _piece(request, "_code_file.html", {"fragment": fragment, "file": file})
 
 
 @router.get("/fragments/{fragment_id}/download")
-async def download(fragment_id: str) -> Response:
-    async with read_session() as session:
-        fragment = await messages.get_fragment(session, fragment_id)
-    content = await asyncio.to_thread(zip_files, messages.files_of(fragment))
+async def download(fragment_id: str, db: DatabaseDep) -> Response:
+    fragment = await messages.get_fragment(db, fragment_id)
+    content = await asyncio.to_thread(zip_files, fragment.files())
     return Response(
         content,
         media_type="application/zip",

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from qai.common import pagination
 from qai.common.pagination import Page
+from qai.db import Database
 from qai.live import service as live
 from qai.messages import service as messages
-from qai.messages.models import Fragment, Message, MessageRole
+from qai.messages.repository import FragmentRow, MessageRow
+from qai.messages.rules import MessageRole
 from qai.projects import service as projects
-from qai.projects.service import ProjectView
+from qai.projects.repository import ProjectRow
 from qai.runs import service as runs
 from qai.runs.models import Run, RunStep
 from qai.web._render import TreeDir, file_tree, highlight_file, main_file
@@ -23,13 +23,13 @@ MESSAGES_PER_PAGE = 30
 NEWER_MESSAGES_LIMIT = 100
 
 
-def cursor_of(message: Message) -> str:
+def cursor_of(message: MessageRow) -> str:
     """Where a page of history continues after (or before) ``message``."""
-    return pagination.cursor_of(message.created_at, message.id)
+    return pagination.cursor_of(*message.position)
 
 
-async def project_list(session: AsyncSession, cursor: str | None) -> Page[ProjectView]:
-    return await projects.list_projects(session, limit=PROJECTS_PER_PAGE, cursor=cursor)
+async def project_list(database: Database, cursor: str | None) -> Page[ProjectRow]:
+    return await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,15 @@ class CodeFile:
 class Workspace:
     """The right-hand side: one fragment's preview and code."""
 
-    fragment: Fragment
+    fragment: FragmentRow
     tree: TreeDir
     file: CodeFile | None
 
 
 @dataclass(frozen=True)
 class ProjectPage:
-    project: ProjectView
-    messages: list[Message]
+    project: ProjectRow
+    messages: list[MessageRow]
     prev_cursor: str | None
     workspace: Workspace | None
     activity: Activity | None
@@ -85,21 +85,22 @@ def code_file(files: dict[str, str], path: str | None) -> CodeFile | None:
     return CodeFile(path=chosen, html=highlight_file(chosen, files[chosen]))
 
 
-def workspace(fragment: Fragment, path: str | None = None) -> Workspace:
-    files = messages.files_of(fragment)
+def workspace(fragment: FragmentRow, path: str | None = None) -> Workspace:
+    files = fragment.files()
     return Workspace(fragment=fragment, tree=file_tree(list(files)), file=code_file(files, path))
 
 
 async def project_page(
-    session: AsyncSession, project_id: str, *, fragment_id: str | None, path: str | None
+    database: Database, project_id: str, *, fragment_id: str | None, path: str | None
 ) -> ProjectPage:
-    project = await projects.get_project(session, project_id)
+    project = await projects.get_project(database, project_id)
     # Read before the history: every change committed after this point reaches the page as an
     # event, so nothing falls between the first render and the live stream.
-    last_event_id = await live.latest_event_id(session, project_id)
-    page = await messages.list_messages(session, project_id, limit=MESSAGES_PER_PAGE, latest=True)
-    fragment = await _selected_fragment(session, project_id, page.items, fragment_id)
-    activity = await _activity(session, project_id, page.items)
+    async with database.read() as session:
+        last_event_id = await live.latest_event_id(session, project_id)
+    page = await projects.history(database, project_id, limit=MESSAGES_PER_PAGE, latest=True)
+    fragment = await _selected_fragment(database, project_id, page.items, fragment_id)
+    activity = await _activity(database, project_id, page.items)
     return ProjectPage(
         project=project,
         messages=page.items,
@@ -113,22 +114,23 @@ async def project_page(
 
 
 async def _selected_fragment(
-    session: AsyncSession, project_id: str, history: list[Message], fragment_id: str | None
-) -> Fragment | None:
+    database: Database, project_id: str, history: list[MessageRow], fragment_id: str | None
+) -> FragmentRow | None:
     if fragment_id is not None:
-        return await messages.get_fragment(session, fragment_id)
+        return await messages.get_fragment(database, fragment_id)
     for message in reversed(history):
         if message.fragment is not None:
             return message.fragment
-    return await messages.latest_fragment(session, project_id)
+    return await messages.latest_fragment(database, project_id)
 
 
 async def _activity(
-    session: AsyncSession, project_id: str, history: list[Message]
+    database: Database, project_id: str, history: list[MessageRow]
 ) -> Activity | None:
-    if not history or history[-1].role is not MessageRole.USER:
+    if not history or history[-1].role != MessageRole.USER:
         return None
-    latest = await runs.latest_run_with_steps(session, project_id)
+    async with database.read() as session:
+        latest = await runs.latest_run_with_steps(session, project_id)
     if latest is None or latest.run.id != history[-1].id:
         return Activity(run=None, steps=[])
     if latest.run.status.finished:
@@ -136,11 +138,9 @@ async def _activity(
     return Activity(run=latest.run, steps=latest.steps)
 
 
-async def history_before(session: AsyncSession, project_id: str, before: str) -> Page[Message]:
-    return await messages.list_messages(session, project_id, limit=MESSAGES_PER_PAGE, before=before)
+async def history_before(database: Database, project_id: str, before: str) -> Page[MessageRow]:
+    return await projects.history(database, project_id, limit=MESSAGES_PER_PAGE, before=before)
 
 
-async def history_after(session: AsyncSession, project_id: str, after: str | None) -> Page[Message]:
-    return await messages.list_messages(
-        session, project_id, limit=NEWER_MESSAGES_LIMIT, cursor=after
-    )
+async def history_after(database: Database, project_id: str, after: str | None) -> Page[MessageRow]:
+    return await projects.history(database, project_id, limit=NEWER_MESSAGES_LIMIT, cursor=after)

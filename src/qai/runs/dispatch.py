@@ -1,0 +1,99 @@
+"""Starting runs and repairing them: the ``code-agent/run`` handler enqueues a committed USER
+message's run; a worker's repair gives every USER message still without an answer the run (or
+the answer) it is owed."""
+
+from __future__ import annotations
+
+import logging
+
+from qai.db import Database
+from qai.events import CodeAgentRun
+from qai.jobs import TERMINAL_STATUSES, Jobs, Periodic
+from qai.runs import service as runs
+from qai.runs.service import Failure
+from qai.runs.workflow import WORKFLOW_NAME, code_agent_run, save
+from qai.workers.takeover import take_over_dead_workers
+
+log = logging.getLogger("qai.runs")
+
+# At most; with a short QAI_WORKER_DEAD_SECONDS a worker repairs more often, so that a dead
+# worker's runs go on soon after it is found dead.
+REPAIR_EVERY_SECONDS = 60.0
+
+CRASHED = (
+    "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
+    "Send your message again; if it keeps happening, check the server's log."
+)
+
+
+def repair_seconds(dead_seconds: float) -> float:
+    return min(REPAIR_EVERY_SECONDS, dead_seconds / 2)
+
+
+class RunDispatch:
+    """Enqueues runs on ``jobs`` and repairs those left without one or without an answer."""
+
+    def __init__(self, database: Database, jobs: Jobs, *, worker_dead_seconds: float) -> None:
+        self.database = database
+        self.jobs = jobs
+        self.worker_dead_seconds = worker_dead_seconds
+
+    async def enqueue(self, project_id: str, message_id: str) -> None:
+        """Start the run of ``message_id`` (once, however often this is called)."""
+        order = await runs.position_of(self.database, message_id)
+        await self.jobs.enqueue(
+            code_agent_run,
+            WORKFLOW_NAME,
+            project_id,
+            message_id,
+            workflow_id=message_id,
+            partition=project_id,
+            order=order,
+        )
+        async with self.database.session() as session:
+            await runs.record_queued(session, project_id, message_id)
+
+    async def dispatch(self, event: CodeAgentRun) -> None:
+        """The ``code-agent/run`` handler: called once the USER message is committed."""
+        try:
+            await self.enqueue(event.project_id, event.message_id)
+        except Exception:
+            # The message is saved; a worker's repair (at start, then every minute) enqueues it.
+            log.exception("could not enqueue the run of message %s", event.message_id)
+
+    async def repair(self) -> int:
+        """Give every USER message still without an answer the run it is owed; returns how many
+        messages needed one (enqueued, taken over from a dead worker, or answered with an error
+        after their run died)."""
+        repaired = await take_over_dead_workers(
+            self.database,
+            self.jobs,
+            dead_seconds=self.worker_dead_seconds,
+            workflow_name=WORKFLOW_NAME,
+        )
+        async with self.database.read() as session:
+            pending = await runs.unanswered(session)
+        statuses = await self.jobs.statuses([message_id for message_id, _ in pending])
+        for message_id, project_id in pending:
+            status = statuses[message_id]
+            if status is None:
+                await self.enqueue(project_id, message_id)
+                repaired += 1
+            elif status in TERMINAL_STATUSES:
+                await save(self.database, message_id, Failure(CRASHED))
+                repaired += 1
+        if repaired:
+            log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
+        return repaired
+
+    def periodic(self) -> Periodic:
+        """The repair, every minute (or half of QAI_WORKER_DEAD_SECONDS): takes over the runs
+        of dead workers and gives any USER message left without a run its run (an enqueue that
+        failed after its commit, e.g. while the durable-run database was down), so no message
+        waits for the next restart."""
+        return Periodic(
+            name="repair",
+            every_seconds=repair_seconds(self.worker_dead_seconds),
+            work=self.repair,
+            failure="could not look for messages left without a run",
+        )
