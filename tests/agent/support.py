@@ -25,14 +25,13 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from qai.db import read_session, session_scope
-from qai.jobs import runtime
+from qai.context import AppContext
+from qai.db import Database
 from qai.live.models import Event
 from qai.messages.models import Message, MessageRole
 from qai.messages.repository import MessageRepository
 from qai.projects import service as projects
 from qai.runs.models import Run
-from qai.sandbox import shutdown_sandbox_manager
 from qai.settings import Settings
 from tests.conftest import pg_execute
 
@@ -51,26 +50,26 @@ def fast_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)
 
 
-StartWorker = Callable[..., Awaitable[Settings]]
+StartWorker = Callable[..., Awaitable[AppContext]]
 
 
 @pytest.fixture
 async def start_worker(settings: Settings, database_url: str) -> AsyncIterator[StartWorker]:
-    """Start the job runtime in this process, as `qai worker` does, with a scripted model."""
-    started = False
+    """Build and start a worker's parts in this process, as `qai worker` does, with a scripted
+    model; closed at the end. Messages sent through its ``database`` reach its runs at once."""
+    started: list[AppContext] = []
 
-    async def start(scripted_model: Model | None = None, /, **overrides: Any) -> Settings:
+    async def start(scripted_model: Model | None = None, /, **overrides: Any) -> AppContext:
         """``overrides`` replace settings (``model=...`` names a real model instead)."""
-        nonlocal started
         chosen = settings.model_copy(update=overrides) if overrides else settings
-        await runtime.start(chosen, role="worker", model=scripted_model)
-        started = True
-        return chosen
+        worker = AppContext.build(chosen, role="worker", model=scripted_model)
+        started.append(worker)
+        await worker.start()
+        return worker
 
     yield start
-    if started:
-        await runtime.stop()
-    await shutdown_sandbox_manager()
+    for worker in reversed(started):
+        await worker.close()
     drop_system_database(database_url)
 
 
@@ -146,19 +145,19 @@ def summary(text: str) -> ModelResponse:
 # --- waiting and checking --------------------------------------------------------------------
 
 
-async def create_project(prompt: str, template: str = "web") -> tuple[str, str]:
+async def create_project(db: Database, prompt: str, template: str = "web") -> tuple[str, str]:
     """(project id, first message id)."""
-    async with session_scope() as session:
+    async with db.session() as session:
         project, message = await projects.create_project_with_first_message(
             session, prompt, template=template
         )
     return project.id, message.id
 
 
-async def wait_for_answer(message_id: str, within: float = 60.0) -> Message:
+async def wait_for_answer(db: Database, message_id: str, within: float = 60.0) -> Message:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        async with read_session() as session:
+        async with db.read() as session:
             run = await session.get(Run, message_id, populate_existing=True)
             if run is not None and run.answer_message_id is not None:
                 answer = await MessageRepository(session).get(run.answer_message_id)
@@ -168,10 +167,10 @@ async def wait_for_answer(message_id: str, within: float = 60.0) -> Message:
     raise AssertionError(f"message {message_id} got no answer within {within}s")
 
 
-async def assert_one_answer_each() -> None:
+async def assert_one_answer_each(db: Database) -> None:
     """Invariant 1: every USER message has exactly one ASSISTANT answer, and every ASSISTANT
     message answers exactly one USER message."""
-    async with read_session() as session:
+    async with db.read() as session:
         messages = list((await session.execute(select(Message))).scalars())
         runs = list((await session.execute(select(Run))).scalars())
     users = {m.id for m in messages if m.role is MessageRole.USER}
@@ -182,8 +181,8 @@ async def assert_one_answer_each() -> None:
     assert sorted(a for a in answered.values() if a is not None) == assistants
 
 
-async def events_of(project_id: str) -> list[Event]:
-    async with read_session() as session:
+async def events_of(db: Database, project_id: str) -> list[Event]:
+    async with db.read() as session:
         query = select(Event).where(Event.project_id == project_id).order_by(Event.id)
         return list((await session.execute(query)).scalars())
 

@@ -13,20 +13,15 @@ from dbos import DBOS
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from qai import events
-from qai.db import read_session, session_scope
+from qai.context import AppContext
 from qai.events import CodeAgentRun
-from qai.jobs import runtime
 from qai.llm import NO_MODEL_CONFIGURED
 from qai.messages import service as messages
 from qai.messages.models import MessageType
 from qai.projects import service as projects
+from qai.runs import dispatch as run_dispatch
 from qai.runs import service as runs
-from qai.runs import workflow
 from qai.runs.models import RunStatus, StepOutcome
-from qai.runs.workflow import dispatch
-from qai.sandbox import get_sandbox_manager
-from qai.settings import get_settings
 from tests.agent.support import (
     StartWorker,
     assert_one_answer_each,
@@ -54,10 +49,11 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
         call("terminal", command="ls"),
         summary("A counter page: click the heading to count."),
     )
-    await start_worker(model)
-    project_id, message_id = await create_project("Build a counter app with a big button")
+    worker = await start_worker(model)
+    db = worker.database
+    project_id, message_id = await create_project(db, "Build a counter app with a big button")
 
-    answer = await wait_for_answer(message_id)
+    answer = await wait_for_answer(db, message_id)
 
     assert answer.type is MessageType.RESULT
     assert "counter page" in answer.content
@@ -69,13 +65,13 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
     assert fragment.files == {"app.js": SCRIPT, "index.html": PAGE}
     assert fragment.summary == "A counter page: click the heading to count."
     assert fragment.title == "Counter App"
-    manager = get_sandbox_manager()
+    manager = worker.sandboxes
     assert fragment.sandbox_url == manager.preview_url(fragment.id)
     sandbox = await manager.get(fragment.id)
     assert sandbox is not None
     assert (await sandbox.read_files(["index.html"]))["index.html"] == PAGE
 
-    async with read_session() as session:
+    async with db.read() as session:
         found = await runs.get_run(session, message_id)
     run = found.run
     assert run.status is RunStatus.SUCCEEDED
@@ -90,7 +86,7 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
         (1, "write", "Writing index.html and 1 more file", StepOutcome.OK, 1),
         (2, "terminal", "Running ls", StepOutcome.OK, 1),
     ]
-    log = await events_of(project_id)
+    log = await events_of(db, project_id)
     assert kinds(log) == [
         "message.created",  # the USER message
         "run.updated",  # queued
@@ -104,7 +100,7 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
     ]
     assert log[-2].data["fragment"]["sandboxUrl"] == fragment.sandbox_url
     assert log[-1].data["status"] == "succeeded"
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_a_run_that_never_summarises_stops_at_the_turn_limit(
@@ -115,21 +111,22 @@ async def test_a_run_that_never_summarises_stops_at_the_turn_limit(
         say("I think that is it."),  # no <task_summary>: told to go on
         then=call("terminal", command="echo still working"),
     )
-    await start_worker(model, run_max_turns=4)
-    _, message_id = await create_project("Build a todo list")
+    worker = await start_worker(model, run_max_turns=4)
+    db = worker.database
+    _, message_id = await create_project(db, "Build a todo list")
 
-    answer = await wait_for_answer(message_id)
+    answer = await wait_for_answer(db, message_id)
 
     assert answer.type is MessageType.ERROR
     assert answer.fragment is None
     assert "4 model turns" in answer.content
     assert "QAI_RUN_MAX_TURNS" in answer.content
-    async with read_session() as session:
+    async with db.read() as session:
         run = (await runs.get_run(session, message_id)).run
     assert run.status is RunStatus.FAILED
     assert run.turns == 4
     assert run.error == answer.content
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_a_tool_failure_goes_back_to_the_model_which_recovers(
@@ -151,10 +148,11 @@ async def test_a_tool_failure_goes_back_to_the_model_which_recovers(
         write({"../outside.txt": "no"}),
         after_bad_path,
     )
-    await start_worker(model)
-    _, message_id = await create_project("Build a counter")
+    worker = await start_worker(model)
+    db = worker.database
+    _, message_id = await create_project(db, "Build a counter")
 
-    answer = await wait_for_answer(message_id)
+    answer = await wait_for_answer(db, message_id)
 
     assert answer.type is MessageType.RESULT
     assert seen[0].startswith("Command failed: exit code 1")
@@ -162,7 +160,7 @@ async def test_a_tool_failure_goes_back_to_the_model_which_recovers(
     assert seen[1].startswith("Could not write the files:")
     assert answer.fragment is not None
     assert answer.fragment.files == {"index.html": PAGE}
-    async with read_session() as session:
+    async with db.read() as session:
         steps = (await runs.get_run(session, message_id)).steps
     assert [s.outcome for s in steps] == [StepOutcome.FAILED, StepOutcome.OK, StepOutcome.FAILED]
     assert steps[0].detail is not None
@@ -190,13 +188,14 @@ async def test_a_follow_up_starts_from_the_previous_fragment(start_worker: Start
         ),
         summary("Added a script that counts clicks."),
     )
-    await start_worker(model)
-    project_id, first = await create_project("Build a counter page")
-    first_answer = await wait_for_answer(first)
-    async with session_scope() as session:
+    worker = await start_worker(model)
+    db = worker.database
+    project_id, first = await create_project(db, "Build a counter page")
+    first_answer = await wait_for_answer(db, first)
+    async with db.session() as session:
         follow_up = await messages.create_user_message(session, project_id, "Make it count clicks")
 
-    answer = await wait_for_answer(follow_up.id)
+    answer = await wait_for_answer(db, follow_up.id)
 
     assert answer.type is MessageType.RESULT
     assert answer.fragment is not None
@@ -207,70 +206,72 @@ async def test_a_follow_up_starts_from_the_previous_fragment(start_worker: Start
     # The new fragment holds every file written in the project so far, in its own sandbox.
     assert answer.fragment.files == {"index.html": PAGE, "app.js": SCRIPT}
     assert answer.fragment.id != first_answer.fragment.id
-    sandbox = await get_sandbox_manager().get(answer.fragment.id)
+    sandbox = await worker.sandboxes.get(answer.fragment.id)
     assert sandbox is not None
     assert await sandbox.read_files(["index.html", "app.js"]) == answer.fragment.files
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_without_a_model_every_message_is_answered_with_how_to_set_one(
     start_worker: StartWorker,
 ) -> None:
-    await start_worker(None)
-    _, message_id = await create_project("Build anything")
+    worker = await start_worker(None)
+    db = worker.database
+    _, message_id = await create_project(db, "Build anything")
 
-    answer = await wait_for_answer(message_id)
+    answer = await wait_for_answer(db, message_id)
 
     assert answer.type is MessageType.ERROR
     assert answer.content == NO_MODEL_CONFIGURED
     assert "QAI_MODEL=openai:gpt-4.1" in answer.content
     assert "OPENAI_API_KEY" in answer.content
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_sending_an_event_again_starts_no_second_run(start_worker: StartWorker) -> None:
     model = scripted(write({"index.html": PAGE}), summary("A page."))
-    await start_worker(model)
-    project_id, message_id = await create_project("Build a page")
+    worker = await start_worker(model)
+    db = worker.database
+    project_id, message_id = await create_project(db, "Build a page")
     event = CodeAgentRun(project_id=project_id, message_id=message_id, value="Build a page")
-    await asyncio.gather(dispatch(event), dispatch(event))
-    answer = await wait_for_answer(message_id)
+    await asyncio.gather(worker.runs.dispatch(event), worker.runs.dispatch(event))
+    answer = await wait_for_answer(db, message_id)
 
-    await dispatch(event)
+    await worker.runs.dispatch(event)
     await asyncio.sleep(0.5)
 
     assert answer.type is MessageType.RESULT
-    async with read_session() as session:
-        history = await messages.list_messages(session, project_id, limit=10)
-    assert [m.role.value for m in history.items] == ["USER", "ASSISTANT"]
-    await assert_one_answer_each()
+    history = await messages.history_page(db, project_id, limit=10)
+    assert [m.role for m in history.items] == ["USER", "ASSISTANT"]
+    await assert_one_answer_each(db)
 
 
 async def test_a_message_committed_but_never_enqueued_is_answered_at_start(
-    start_worker: StartWorker,
+    start_worker: StartWorker, context: AppContext
 ) -> None:
-    # No runtime yet: the events are kept in memory; dropping them is the crash between the
-    # commit and the enqueue.
-    project_id, first = await create_project("Build a page")
-    async with session_scope() as session:
+    # No worker yet: the events of the (not started) context are kept in memory; dropping them
+    # is the crash between the commit and the enqueue.
+    project_id, first = await create_project(context.database, "Build a page")
+    async with context.database.session() as session:
         second = await messages.create_user_message(session, project_id, "Make it blue")
-    assert len(events.undelivered()) == 2
-    events.clear_undelivered()
+    assert len(context.events.take_undelivered()) == 2
 
-    await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
+    worker = await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
+    db = worker.database
 
-    assert (await wait_for_answer(first)).type is MessageType.RESULT
-    assert (await wait_for_answer(second.id)).type is MessageType.RESULT
-    await assert_one_answer_each()
+    assert (await wait_for_answer(db, first)).type is MessageType.RESULT
+    assert (await wait_for_answer(db, second.id)).type is MessageType.RESULT
+    await assert_one_answer_each(db)
 
 
 async def test_a_message_whose_enqueue_failed_is_answered_without_a_restart(
     start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "REPAIR_EVERY_SECONDS", 0.2)
-    await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
+    monkeypatch.setattr(run_dispatch, "REPAIR_EVERY_SECONDS", 0.2)
+    worker = await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
+    db = worker.database
 
-    real_enqueue = workflow.enqueue
+    real_enqueue = worker.runs.enqueue
     attempts: list[str] = []
 
     async def enqueue_failing_once(project_id: str, message_id: str) -> None:
@@ -281,12 +282,12 @@ async def test_a_message_whose_enqueue_failed_is_answered_without_a_restart(
 
     # The enqueue after the commit fails (the dispatcher logs it); the message is saved, and
     # the running worker must still give it its run, without a restart.
-    monkeypatch.setattr(workflow, "enqueue", enqueue_failing_once)
-    _, message_id = await create_project("Build a page")
-    answer = await wait_for_answer(message_id)
+    monkeypatch.setattr(worker.runs, "enqueue", enqueue_failing_once)
+    _, message_id = await create_project(db, "Build a page")
+    answer = await wait_for_answer(db, message_id)
     assert answer.type is MessageType.RESULT
     assert attempts[:2] == [message_id, message_id]
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_runs_of_a_project_go_in_order_and_projects_in_parallel(
@@ -304,18 +305,19 @@ async def test_runs_of_a_project_go_in_order_and_projects_in_parallel(
             return write({"index.html": prompt})
         return summary(prompt)
 
-    await start_worker(FunctionModel(slow))
-    project_a, a1 = await create_project("A one")
-    async with session_scope() as session:
+    worker = await start_worker(FunctionModel(slow))
+    db = worker.database
+    project_a, a1 = await create_project(db, "A one")
+    async with db.session() as session:
         a2 = await messages.create_user_message(session, project_a, "A two")
-    _, b1 = await create_project("B one")
+    _, b1 = await create_project(db, "B one")
 
     for message_id in (a1, a2.id, b1):
-        await wait_for_answer(message_id)
+        await wait_for_answer(db, message_id)
 
     assert spans["A one"][1] <= spans["A two"][0], "runs of one project overlapped"
     assert spans["B one"][0] < spans["A one"][1], "projects did not run in parallel"
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_a_small_model_writes_the_title_and_the_reply(start_worker: StartWorker) -> None:
@@ -328,18 +330,20 @@ async def test_a_small_model_writes_the_title_and_the_reply(start_worker: StartW
             return say('"Click Counter App Deluxe"')
         return say("Your click counter is ready: give it a try!")
 
-    await start_worker(scripted(write({"index.html": PAGE}), summary("A counter.")))
+    worker = await start_worker(scripted(write({"index.html": PAGE}), summary("A counter.")))
     # The same worker, now with a small model for titles and replies.
-    await runtime.stop()
-    await runtime.start(
-        get_settings(),
+    await worker.close()
+    again = AppContext.build(
+        worker.settings,
         role="worker",
         model=scripted(write({"index.html": PAGE}), summary("A counter.")),
         small_model=FunctionModel(small),
     )
-    _, message_id = await create_project("Build a counter")
+    async with again.running():
+        db = again.database
+        _, message_id = await create_project(db, "Build a counter")
 
-    answer = await wait_for_answer(message_id)
+        answer = await wait_for_answer(db, message_id)
 
     assert answer.content == "Your click counter is ready: give it a try!"
     assert answer.fragment is not None
@@ -359,17 +363,19 @@ async def test_deleting_a_project_during_its_run_ends_the_run_quietly(
         await release.wait()
         return summary("A page.") if turn_of(history) else write({"index.html": PAGE})
 
-    await start_worker(FunctionModel(slow))
-    project_id, message_id = await create_project("Build a page")
+    worker = await start_worker(FunctionModel(slow))
+
+    db = worker.database
+    project_id, message_id = await create_project(db, "Build a page")
     await asyncio.wait_for(thinking.wait(), 30)
-    async with session_scope() as session:
+    async with db.session() as session:
         await projects.delete_project(session, project_id)
     release.set()
 
     workflow = await DBOS.retrieve_workflow_async(message_id)
     async with asyncio.timeout(30):
         assert await workflow.get_result(polling_interval_sec=0.05) is None
-    async with read_session() as session:
+    async with db.read() as session:
         assert await runs.answer_of(session, message_id) is None
 
 
@@ -381,10 +387,11 @@ async def test_the_fragment_holds_the_files_as_commands_left_them(
         call("terminal", command="rm notes.txt && sed -i s/Counter/Clicks/g index.html"),
         summary("A clicks page."),
     )
-    await start_worker(model)
-    _, message_id = await create_project("Build a counter")
+    worker = await start_worker(model)
+    db = worker.database
+    _, message_id = await create_project(db, "Build a counter")
 
-    answer = await wait_for_answer(message_id)
+    answer = await wait_for_answer(db, message_id)
 
     assert answer.fragment is not None
     assert answer.fragment.files == {"index.html": PAGE.replace("Counter", "Clicks")}
