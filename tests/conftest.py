@@ -21,11 +21,10 @@ from fastapi import FastAPI
 from pydantic_ai import models as pydantic_ai_models
 from sqlalchemy.engine import make_url
 
-from qai import events
 from qai.api import create_app
-from qai.db import migrate
-from qai.db.engine import dispose_database
-from qai.settings import Settings, load_settings, reset_settings_cache
+from qai.context import AppContext
+from qai.db import Database, migrate
+from qai.settings import Settings, load_settings
 
 PG_ADMIN_URL = os.environ.get(
     "QAI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -138,27 +137,33 @@ def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_path: Pat
 
 
 @pytest.fixture
-async def settings(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Settings]:
-    """Process settings pointing at the test's database and data directory."""
+def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at the test's database and data directory, built as a command builds
+    them (from the environment, which processes a test starts inherit)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("QAI_DATA_DIR", str(tmp_path / "data"))
-    reset_settings_cache()
-    events.clear_undelivered()
-    from qai.settings import get_settings
-
-    yield get_settings()
-    await dispose_database()
-    reset_settings_cache()
-    events.set_dispatcher(None)
-    events.clear_undelivered()
+    return load_settings()
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """QAI's application (API role: runs are queued, not executed), its lifespan running."""
-    application = create_app(settings, role="api")
+async def context(settings: Settings) -> AsyncIterator[AppContext]:
+    """The test process's parts, as `qai serve --no-worker` builds them (API role: runs are
+    queued, not executed); not started (the ``app`` fixture starts it), closed at the end."""
+    built = AppContext.build(settings, role="api")
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+def database(context: AppContext) -> Database:
+    """The test's database, as the process's parts use it."""
+    return context.database
+
+
+@pytest.fixture
+async def app(context: AppContext) -> AsyncIterator[FastAPI]:
+    """QAI's application on the test's context, its lifespan running."""
+    application = create_app(context)
     async with application.router.lifespan_context(application):
         yield application
 

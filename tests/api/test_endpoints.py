@@ -7,6 +7,8 @@ import re
 import httpx
 import pytest
 
+from qai.db import Database
+
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -110,12 +112,11 @@ async def test_message_history_pages_latest_then_older(client: httpx.AsyncClient
     assert older["prevCursor"] is None
 
 
-async def test_fragment_endpoint(client: httpx.AsyncClient) -> None:
-    from qai.db import session_scope
+async def test_fragment_endpoint(client: httpx.AsyncClient, database: Database) -> None:
     from qai.messages.service import FragmentDraft, save_assistant_result
 
     project = await create(client)
-    async with session_scope() as session:
+    async with database.session() as session:
         answer = await save_assistant_result(
             session,
             project["id"],

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from qai.db import read_session
+from qai.db import Database
 from qai.messages.models import Message
 from qai.projects.models import Project
 
@@ -31,10 +31,10 @@ def assert_error(
     return error
 
 
-async def count_rows() -> tuple[int, int]:
+async def count_rows(database: Database) -> tuple[int, int]:
     from sqlalchemy import func, select
 
-    async with read_session() as session:
+    async with database.read() as session:
         projects = await session.scalar(select(func.count()).select_from(Project))
         messages = await session.scalar(select(func.count()).select_from(Message))
     return int(projects or 0), int(messages or 0)
@@ -50,7 +50,7 @@ async def count_rows() -> tuple[int, int]:
     ],
 )
 async def test_prompt_validation_on_both_creates(
-    client: httpx.AsyncClient, body: dict[str, str], message: str
+    client: httpx.AsyncClient, body: dict[str, str], message: str, database: Database
 ) -> None:
     error = assert_error(await client.post("/api/projects", json=body), 400, "BAD_REQUEST", message)
     assert error["issues"][0]["path"] == ["value"]
@@ -62,10 +62,12 @@ async def test_prompt_validation_on_both_creates(
         "BAD_REQUEST",
         message,
     )
-    assert await count_rows() == (1, 1)
+    assert await count_rows(database) == (1, 1)
 
 
-async def test_wrong_types_and_unknown_template(client: httpx.AsyncClient) -> None:
+async def test_wrong_types_and_unknown_template(
+    client: httpx.AsyncClient, database: Database
+) -> None:
     assert_error(await client.post("/api/projects", json={"value": 5}), 400, "BAD_REQUEST")
     assert_error(await client.post("/api/projects", json=["value"]), 400, "BAD_REQUEST")
     error = assert_error(
@@ -74,7 +76,7 @@ async def test_wrong_types_and_unknown_template(client: httpx.AsyncClient) -> No
         "BAD_REQUEST",
     )
     assert error["issues"][0]["path"] == ["template"]
-    assert await count_rows() == (0, 0)
+    assert await count_rows(database) == (0, 0)
 
 
 async def test_project_id_required(client: httpx.AsyncClient) -> None:
@@ -90,7 +92,7 @@ async def test_project_id_required(client: httpx.AsyncClient) -> None:
     )
 
 
-async def test_unknown_project(client: httpx.AsyncClient) -> None:
+async def test_unknown_project(client: httpx.AsyncClient, database: Database) -> None:
     for response in (
         await client.get("/api/projects/missing"),
         await client.get("/api/projects/missing/messages"),
@@ -99,7 +101,7 @@ async def test_unknown_project(client: httpx.AsyncClient) -> None:
         await client.delete("/api/projects/missing"),
     ):
         assert_error(response, 404, "NOT_FOUND", "Project not found")
-    assert await count_rows() == (0, 0)
+    assert await count_rows(database) == (0, 0)
 
 
 async def test_rename_validation(client: httpx.AsyncClient) -> None:
@@ -124,12 +126,12 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
     assert error["message"] == "Method not allowed"
 
 
-async def test_malformed_json(client: httpx.AsyncClient) -> None:
+async def test_malformed_json(client: httpx.AsyncClient, database: Database) -> None:
     response = await client.post(
         "/api/projects", content=b'{"value": ', headers={"content-type": "application/json"}
     )
     assert_error(response, 400, "BAD_REQUEST", "Malformed JSON body")
-    assert await count_rows() == (0, 0)
+    assert await count_rows(database) == (0, 0)
 
 
 async def test_not_json_at_all(client: httpx.AsyncClient) -> None:
@@ -139,7 +141,7 @@ async def test_not_json_at_all(client: httpx.AsyncClient) -> None:
     assert_error(response, 400, "BAD_REQUEST")
 
 
-async def test_too_large(client: httpx.AsyncClient) -> None:
+async def test_too_large(client: httpx.AsyncClient, database: Database) -> None:
     big = b'{"value": "' + b"x" * 2_000_000 + b'"}'
     response = await client.post(
         "/api/projects", content=big, headers={"content-type": "application/json"}
@@ -154,7 +156,7 @@ async def test_too_large(client: httpx.AsyncClient) -> None:
         "/api/projects", content=chunks(), headers={"content-type": "application/json"}
     )
     assert_error(chunked, 413, "PAYLOAD_TOO_LARGE")
-    assert await count_rows() == (0, 0)
+    assert await count_rows(database) == (0, 0)
 
 
 async def test_bad_cursor_and_limits(client: httpx.AsyncClient) -> None:

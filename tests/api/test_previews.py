@@ -8,16 +8,16 @@ from pathlib import Path
 
 import httpx
 
-from qai.db import session_scope
-from qai.db.engine import dispose_database
+from qai.db import create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
 from qai.projects.service import create_project_with_first_message
 from qai.settings import Settings
 from tests.live import live_server
 
 
-async def store_fragment(page: str) -> str:
-    async with session_scope() as session:
+async def store_fragment(settings: Settings, page: str) -> str:
+    database = create_database(settings)
+    async with database.session() as session:
         project, _ = await create_project_with_first_message(session, "a page", template="web")
         answer = await save_assistant_result(
             session,
@@ -31,7 +31,7 @@ async def store_fragment(page: str) -> str:
         )
     assert answer.fragment is not None
     fragment_id = answer.fragment.id
-    await dispose_database()
+    await database.dispose()
     return fragment_id
 
 
@@ -54,7 +54,7 @@ def test_a_fragment_preview_is_rebuilt_from_the_database(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     page = "<!doctype html><title>t</title><h1>Hello from the stored fragment</h1>"
-    fragment_id = asyncio.run(store_fragment(page))
+    fragment_id = asyncio.run(store_fragment(settings, page))
     with live_server(database_url, tmp_path / "data") as server:
         response = fetch_preview(server.port, fragment_id)
         assert response.status_code == 200, response.text[:500]

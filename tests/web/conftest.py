@@ -3,12 +3,12 @@ services (as the agent's runs make it)."""
 
 from __future__ import annotations
 
-from qai.db import session_scope
+from qai.db import Database
 from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
-from qai.projects.service import ProjectView
+from qai.projects.repository import ProjectRow
 
 KANBAN_FILES = {
     "index.html": '<!doctype html>\n<h1>Kanban</h1>\n<script src="app.js"></script>\n',
@@ -17,19 +17,20 @@ KANBAN_FILES = {
 }
 
 
-async def make_project(prompt: str = "Build a kanban board") -> ProjectView:
-    project, _ = await make_project_and_message(prompt)
+async def make_project(db: Database, prompt: str = "Build a kanban board") -> ProjectRow:
+    project, _ = await make_project_and_message(db, prompt)
     return project
 
 
 async def make_project_and_message(
-    prompt: str = "Build a kanban board",
-) -> tuple[ProjectView, Message]:
-    async with session_scope() as session:
+    db: Database, prompt: str = "Build a kanban board"
+) -> tuple[ProjectRow, Message]:
+    async with db.session() as session:
         return await projects.create_project_with_first_message(session, prompt, template="web")
 
 
 async def answer(
+    db: Database,
     project_id: str,
     reply: str = "I built it.",
     *,
@@ -42,15 +43,15 @@ async def answer(
         sandbox_url="http://fragment.preview.localhost:8000",
         files=KANBAN_FILES if files is None else files,
     )
-    async with session_scope() as session:
+    async with db.session() as session:
         return await messages.save_assistant_result(session, project_id, reply, draft)
 
 
-async def fail(project_id: str, cause: str) -> Message:
-    async with session_scope() as session:
+async def fail(db: Database, project_id: str, cause: str) -> Message:
+    async with db.session() as session:
         return await messages.save_assistant_error(session, project_id, cause)
 
 
-async def ask(project_id: str, value: str) -> Message:
-    async with session_scope() as session:
+async def ask(db: Database, project_id: str, value: str) -> Message:
+    async with db.session() as session:
         return await messages.create_user_message(session, project_id, value)

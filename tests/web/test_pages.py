@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from qai.db import get_database, session_scope
+from qai.db import Database
 from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.settings import Settings
@@ -59,8 +59,10 @@ async def test_home_without_banner_when_a_model_is_set(
     assert "No model configured" not in (await client.get("/")).text
 
 
-async def test_home_lists_projects_newest_first_in_pages(client: httpx.AsyncClient) -> None:
-    made = [await make_project(f"app number {i}") for i in range(23)]
+async def test_home_lists_projects_newest_first_in_pages(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    made = [await make_project(database, f"app number {i}") for i in range(23)]
     page = (await client.get("/")).text
     names = re.findall(r'<span class="project-name">([^<]+)</span>', page)
     assert len(names) == 20
@@ -91,11 +93,12 @@ async def test_pages_forbid_scripts_from_anywhere_else(client: httpx.AsyncClient
 
 async def test_project_page_renders_the_conversation_and_the_newest_fragment(
     client: httpx.AsyncClient,
+    database: Database,
 ) -> None:
-    project = await make_project("Build a kanban board")
-    await answer(project.id, "First **version**.", title="Kanban Board")
-    await ask(project.id, "Make it purple")
-    newest = await answer(project.id, "Purple now.", title="Purple Kanban")
+    project = await make_project(database, "Build a kanban board")
+    await answer(database, project.id, "First **version**.", title="Kanban Board")
+    await ask(database, project.id, "Make it purple")
+    newest = await answer(database, project.id, "Purple now.", title="Purple Kanban")
     assert newest.fragment is not None
     page = (await client.get(f"/projects/{project.id}")).text
     assert f"<title>{project.name} · QAI</title>" in page
@@ -115,14 +118,15 @@ async def test_project_page_renders_the_conversation_and_the_newest_fragment(
 
 async def test_assistant_markdown_never_carries_html_or_scripts(
     client: httpx.AsyncClient,
+    database: Database,
 ) -> None:
-    project = await make_project()
+    project = await make_project(database)
     hostile = (
         "<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n"
         "[click](javascript:alert(3)) [docs](https://example.com)\n\n"
         "```js\nconsole.log('<b>hi</b>')\n```"
     )
-    await answer(project.id, hostile, title="<b>Title</b>")
+    await answer(database, project.id, hostile, title="<b>Title</b>")
     page = (await client.get(f"/projects/{project.id}")).text
     assert "<script>alert" not in page
     assert "<img" not in page
@@ -137,9 +141,12 @@ async def test_assistant_markdown_never_carries_html_or_scripts(
 
 async def test_error_answers_are_shown_as_errors_with_their_cause(
     client: httpx.AsyncClient,
+    database: Database,
 ) -> None:
-    project = await make_project()
-    await fail(project.id, "The model provider rejected the API key. Check OPENAI_API_KEY.")
+    project = await make_project(database)
+    await fail(
+        database, project.id, "The model provider rejected the API key. Check OPENAI_API_KEY."
+    )
     page = (await client.get(f"/projects/{project.id}")).text
     assert 'class="message assistant error"' in page
     assert "Something went wrong" in page
@@ -147,8 +154,10 @@ async def test_error_answers_are_shown_as_errors_with_their_cause(
     assert "Your app will appear here" in page
 
 
-async def test_unanswered_message_shows_the_agent_waiting(client: httpx.AsyncClient) -> None:
-    project = await make_project()
+async def test_unanswered_message_shows_the_agent_waiting(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    project = await make_project(database)
     page = (await client.get(f"/projects/{project.id}")).text
     activity = re.search(r'<section class="activity"[^>]*>', page)
     assert activity is not None
@@ -158,9 +167,10 @@ async def test_unanswered_message_shows_the_agent_waiting(client: httpx.AsyncCli
 
 async def test_page_opened_during_a_run_shows_its_steps_so_far(
     client: httpx.AsyncClient,
+    database: Database,
 ) -> None:
-    project, message = await make_project_and_message()
-    async with session_scope() as session:
+    project, message = await make_project_and_message(database)
+    async with database.session() as session:
         await runs.start(session, message.id, project.id, model="openai:gpt-4.1")
         await runs.step_started(
             session, project.id, message.id, 1, kind="write", label="Writing index.html"
@@ -196,10 +206,12 @@ async def test_missing_project_is_a_404_page(client: httpx.AsyncClient) -> None:
     assert "Project not found" in response.text
 
 
-async def test_history_pieces_page_backwards_and_forwards(client: httpx.AsyncClient) -> None:
-    project = await make_project("message 0")
+async def test_history_pieces_page_backwards_and_forwards(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    project = await make_project(database, "message 0")
     for i in range(1, 40):
-        await ask(project.id, f"message {i}")
+        await ask(database, project.id, f"message {i}")
     page = (await client.get(f"/projects/{project.id}")).text
     shown = re.findall(r'<div class="bubble">message (\d+)</div>', page)
     assert shown == [str(i) for i in range(10, 40)]
@@ -214,7 +226,7 @@ async def test_history_pieces_page_backwards_and_forwards(client: httpx.AsyncCli
     assert re.findall(r"message (\d+)</div>", older.text) == [str(i) for i in range(10)]
     assert "QAI-Prev-Cursor" not in older.headers
 
-    await ask(project.id, "message 40")
+    await ask(database, project.id, "message 40")
     newer = await client.get(
         f"/ui/projects/{project.id}/messages", params={"after": newest.group(1)}
     )
@@ -224,27 +236,28 @@ async def test_history_pieces_page_backwards_and_forwards(client: httpx.AsyncCli
 
 async def test_project_page_costs_the_same_queries_whatever_the_history(
     client: httpx.AsyncClient,
+    database: Database,
 ) -> None:
     async def queries_for(project_id: str) -> int:
-        stats = get_database().stats
+        stats = database.stats
         before = stats.statements
         response = await client.get(f"/projects/{project_id}")
         assert response.status_code == 200
         return stats.statements - before
 
-    short = await make_project()
-    await answer(short.id)
-    long = await make_project()
+    short = await make_project(database)
+    await answer(database, short.id)
+    long = await make_project(database)
     for i in range(25):
-        await answer(long.id, f"answer {i}", title=f"Version {i}")
-        await ask(long.id, f"change {i}")
-    await answer(long.id)
+        await answer(database, long.id, f"answer {i}", title=f"Version {i}")
+        await ask(database, long.id, f"change {i}")
+    await answer(database, long.id)
     assert await queries_for(long.id) == await queries_for(short.id)
 
 
-async def test_workspace_and_file_pieces(client: httpx.AsyncClient) -> None:
-    project = await make_project()
-    message = await answer(project.id)
+async def test_workspace_and_file_pieces(client: httpx.AsyncClient, database: Database) -> None:
+    project = await make_project(database)
+    message = await answer(database, project.id)
     assert message.fragment is not None
     fragment_id = message.fragment.id
 
@@ -267,9 +280,11 @@ async def test_workspace_and_file_pieces(client: httpx.AsyncClient) -> None:
     assert missing.json()["error"]["message"] == "Fragment not found"
 
 
-async def test_download_is_a_zip_of_the_fragment_files(client: httpx.AsyncClient) -> None:
-    project = await make_project()
-    message = await answer(project.id, title="Kanban Board")
+async def test_download_is_a_zip_of_the_fragment_files(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    project = await make_project(database)
+    message = await answer(database, project.id, title="Kanban Board")
     assert message.fragment is not None
     response = await client.get(f"/fragments/{message.fragment.id}/download")
     assert response.status_code == 200

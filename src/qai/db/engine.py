@@ -1,8 +1,9 @@
 """The process's database: one engine, its sessions and its driver-level reads.
 
 The wiring root (``qai.context``) makes one :class:`Database` per process from the settings
-and passes it down; requests, jobs and CLI commands open their sessions on it. On SQLite it runs in WAL mode with a busy timeout and
-foreign keys on; on every engine, statements slower than the threshold are logged and counted.
+and passes it down; requests, jobs and CLI commands open their sessions on it. On SQLite it runs
+in WAL mode with a busy timeout and foreign keys on; on every engine, statements slower than the
+threshold are logged and counted.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ _LATEST_FRAGMENT = (
     .join(Message, Message.id == Fragment.message_id)
     .where(Message.project_id == bindparam("project_id"))
     .order_by(Message.created_at.desc(), Message.id.desc())
-    .limit(1)
+    .limit(bindparam("limit"))
 )
 
 
@@ -164,7 +164,7 @@ class MessageReads:
 
     async def latest_fragment(self, project_id: str) -> FragmentRow | None:
         """The newest fragment of a project: the state its app is in."""
-        rows = await self.database.rows(_LATEST_FRAGMENT, {"project_id": project_id})
+        rows = await self.database.rows(_LATEST_FRAGMENT, {"project_id": project_id, "limit": 1})
         return FragmentRow(*rows[0]) if rows else None
 
 
