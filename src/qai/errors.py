@@ -60,27 +60,8 @@ class NotFound(QaiError):
     default_message = "Not found"
 
 
-class Conflict(QaiError):
-    code = "CONFLICT"
-    default_message = "Conflict"
-
-
-class Forbidden(QaiError):
-    code = "FORBIDDEN"
-    default_message = "Forbidden"
-
-
-class ServiceUnavailable(QaiError):
-    code = "SERVICE_UNAVAILABLE"
-    default_message = "Service unavailable"
-
-
 class ProjectNotFound(NotFound):
     default_message = "Project not found"
-
-
-class MessageNotFound(NotFound):
-    default_message = "Message not found"
 
 
 class FragmentNotFound(NotFound):

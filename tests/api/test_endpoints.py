@@ -167,3 +167,24 @@ async def test_request_id_is_echoed_and_generated(client: httpx.AsyncClient) -> 
 @pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
 async def test_docs(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 200
+
+
+async def test_a_hot_read_that_fails_is_answered_once_in_the_error_shape(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The hot reads answer their own errors: the read is not run a second time by FastAPI."""
+    stats = database.stats
+    before = stats.statements
+    response = await client.get("/api/projects/missing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert response.json()["error"]["requestId"] == response.headers["x-request-id"]
+    assert stats.statements - before == 1  # the project's row, read once
+    before = stats.statements
+    history = await client.get("/api/projects/missing/messages", params={"limit": 5})
+    assert history.status_code == 404
+    assert history.json()["error"]["message"] == "Project not found"
+    assert stats.statements - before == 2  # the empty page, then whether the project exists
+    bad = await client.get("/api/projects", params={"cursor": "%%%"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "BAD_REQUEST"
