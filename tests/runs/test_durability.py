@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qai import events
-from qai.db import read_session, session_scope
+from qai.context import AppContext
 from qai.messages import service as messages
 from qai.messages.models import MessageType
 from qai.runs import service as runs
@@ -66,13 +65,18 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 
 async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
-    settings: Settings, database_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+    settings: Settings,
+    context: AppContext,
+    database_url: str,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
 ) -> None:
     # Committed while no worker runs; the events are lost as in a crash before the enqueue.
-    project_id, first = await create_project("Build a counter")
-    async with session_scope() as session:
+    db = context.database
+    project_id, first = await create_project(db, "Build a counter")
+    async with db.session() as session:
         second = await messages.create_user_message(session, project_id, "Now make it blue")
-    events.clear_undelivered()
+    context.events.take_undelivered()
     log = tmp_path / "worker.log"
 
     def requests(conversation: int, turn: int) -> list[dict[str, object]]:
@@ -91,12 +95,12 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
             )
             processes[0].send_signal(signal.SIGKILL)
             processes[0].wait(timeout=10)
-            async with read_session() as session:
+            async with db.read() as session:
                 assert await runs.answer_of(session, first) is None
 
             processes.append(worker())
-            first_answer = await wait_for_answer(first, within=90)
-            second_answer = await wait_for_answer(second.id, within=60)
+            first_answer = await wait_for_answer(db, first, within=90)
+            second_answer = await wait_for_answer(db, second.id, within=60)
     finally:
         drop_system_database(database_url)
 
@@ -109,7 +113,7 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
     read_back = requests(0, 4)[0]["tool_results"]
     assert isinstance(read_back, list)
     assert json.loads(read_back[-1]) == [{"path": "steps.log", "content": "ran\n"}]
-    async with read_session() as session:
+    async with db.read() as session:
         steps = (await runs.get_run(session, first)).steps
     assert [(s.kind, s.attempts) for s in steps] == [
         ("write", 1),
@@ -121,4 +125,4 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
     assert second_answer.type is MessageType.RESULT, second_answer.content
     assert second_answer.fragment is not None
     assert set(second_answer.fragment.files) == {"index.html", "app.js", "style.css"}
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)

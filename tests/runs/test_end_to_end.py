@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qai.sandbox import get_sandbox_manager, shutdown_sandbox_manager
+from qai.sandbox import make_sandbox_manager
 from qai.settings import Settings
 from tests.agent.support import HAVE_BWRAP, drop_system_database
 from tests.fakes.openai_server import FakeOpenAI
@@ -62,22 +62,26 @@ def wait_for_assistant(client: httpx.Client, project_id: str, within: float) -> 
     raise AssertionError(f"no answer within {within}s")
 
 
-def fetch_from_sandbox(name: str) -> str:
-    """GET / from the sandbox's own server, through its network namespace."""
+def fetch_from_sandbox(settings: Settings, name: str) -> str:
+    """GET / from the sandbox's own server, through its network namespace (found by a sandbox
+    manager of this process, as `qai sandbox` finds the sandboxes of a server)."""
 
     async def fetch() -> str:
-        sandbox = await get_sandbox_manager().get(name)
-        assert sandbox is not None, f"sandbox {name} is not running"
-        sock = await sandbox.open_socket()
-        loop = asyncio.get_running_loop()
+        manager = make_sandbox_manager(settings)
         try:
-            await loop.sock_sendall(sock, b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            chunks = []
-            while chunk := await loop.sock_recv(sock, 65536):
-                chunks.append(chunk)
+            sandbox = await manager.get(name)
+            assert sandbox is not None, f"sandbox {name} is not running"
+            sock = await sandbox.open_socket()
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.sock_sendall(sock, b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                chunks = []
+                while chunk := await loop.sock_recv(sock, 65536):
+                    chunks.append(chunk)
+            finally:
+                sock.close()
         finally:
-            sock.close()
-            await shutdown_sandbox_manager()
+            await manager.shutdown()
         return b"".join(chunks).decode(errors="replace")
 
     return asyncio.run(fetch())
@@ -120,7 +124,7 @@ def test_a_project_ends_in_a_result_whose_preview_serves_the_page(
             assert [r["path"] for r in fake_openai.requests] == ["/v1/responses"] * 3
 
             # The sandbox serves the page; so does the preview gateway, on its own origin.
-            assert MARKER in fetch_from_sandbox(fragment["id"])
+            assert MARKER in fetch_from_sandbox(settings, fragment["id"])
             preview = httpx.get(f"http://127.0.0.1:{server.port}/", headers={"Host": host})
             assert preview.status_code == 200
             assert MARKER in preview.text

@@ -43,11 +43,12 @@ async def run_one(
         "model_max_retries": 1,
         **settings,
     }
-    await start_worker(None, **chosen)
+    worker = await start_worker(None, **chosen)
+    db = worker.database
     started = time.monotonic()
-    _, message_id = await create_project("Build a page that says hi")
-    answer = await wait_for_answer(message_id)
-    await assert_one_answer_each()
+    _, message_id = await create_project(db, "Build a page that says hi")
+    answer = await wait_for_answer(db, message_id)
+    await assert_one_answer_each(db)
     assert answer.type is MessageType.ERROR or answer.fragment is not None
     return (answer.content if answer.type is MessageType.ERROR else "RESULT"), (
         time.monotonic() - started

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from dbos import DBOS
 from sqlalchemy import create_engine, text
 
-from qai.db import migrate, read_session
+from qai.db import Database, migrate
 from qai.runs.models import Run, RunStatus
 from qai.settings import Settings
 from tests.agent.support import StartWorker
@@ -20,7 +20,7 @@ def sync_url(url: str) -> str:
 
 
 async def test_history_from_the_original_app_gets_finished_runs(
-    settings: Settings, start_worker: StartWorker
+    settings: Settings, database: Database, start_worker: StartWorker
 ) -> None:
     await asyncio.to_thread(migrate.downgrade, settings, "qai_0001")
     start = datetime(2025, 10, 20, 12, 0, 0)
@@ -54,7 +54,7 @@ async def test_history_from_the_original_app_gets_finished_runs(
 
     await asyncio.to_thread(migrate.upgrade, settings)
 
-    async with read_session() as session:
+    async with database.read() as session:
         found = {
             run.message_id: (run.status, run.answer_message_id, run.error)
             for run in (await session.execute(Run.__table__.select())).all()

@@ -4,7 +4,6 @@ a worker in the same process and a scripted model."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -14,9 +13,9 @@ from pydantic_ai.models import Model
 from sqlalchemy import create_engine, insert
 
 from qai.api import create_app
-from qai.jobs import runtime
+from qai.context import AppContext
+from qai.db import Database
 from qai.live.models import Event
-from qai.sandbox import shutdown_sandbox_manager
 from qai.settings import Settings
 from tests.agent.support import (
     call,
@@ -33,18 +32,15 @@ Serve = Callable[[Model | None], Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture
-async def serve(
-    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Serve]:
-    """`qai serve` in this process (uvicorn on a free port), its worker running ``model``."""
+async def serve(settings: Settings, database_url: str) -> AsyncIterator[Serve]:
+    """`qai serve` in this process (uvicorn on a free port), its worker running ``model``; the
+    server's lifespan starts its context and closes it when the server stops."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
 
     async def start(model: Model | None) -> httpx.AsyncClient:
-        monkeypatch.setattr(runtime, "start", functools.partial(runtime.start, model=model))
+        ctx = AppContext.build(settings, role="serve", model=model)
         port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, role="serve"), host="127.0.0.1", port=port, log_config=None
-        )
+        config = uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_config=None)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
@@ -59,7 +55,6 @@ async def serve(
         await client.aclose()
         server.should_exit = True
         await task
-    await shutdown_sandbox_manager()
     drop_system_database(database_url)
 
 
@@ -72,17 +67,19 @@ def builder() -> Model:
     )
 
 
-async def test_runs_are_listed_newest_first_with_their_steps(serve: Serve) -> None:
+async def test_runs_are_listed_newest_first_with_their_steps(
+    serve: Serve, database: Database
+) -> None:
     client = await serve(builder())
     project = (await client.post("/api/projects", json={"value": "Build a hello page"})).json()
     history = (await client.get(f"/api/projects/{project['id']}/messages")).json()
     first = history["items"][0]["id"]
-    await wait_for_answer(first)
+    await wait_for_answer(database, first)
     sent = await client.post(
         f"/api/projects/{project['id']}/messages", json={"value": "Say hello louder"}
     )
     second = sent.json()["id"]
-    await wait_for_answer(second)
+    await wait_for_answer(database, second)
 
     page = (await client.get(f"/api/projects/{project['id']}/runs", params={"limit": 1})).json()
     assert [run["id"] for run in page["items"]] == [second]

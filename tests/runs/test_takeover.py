@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from qai import events
-from qai.db import read_session
+from qai.context import AppContext
+from qai.db import Database
 from qai.messages.models import MessageType
 from qai.runs import service as runs
 from qai.settings import Settings
@@ -62,8 +62,8 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
         yield fake
 
 
-async def heartbeats() -> set[str]:
-    async with read_session() as session:
+async def heartbeats(db: Database) -> set[str]:
+    async with db.read() as session:
         return set((await session.execute(select(Worker.executor_id))).scalars())
 
 
@@ -72,10 +72,15 @@ def took_over(log: Path) -> bool:
 
 
 async def test_a_dead_workers_run_is_taken_over_and_answered_once(
-    settings: Settings, database_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+    settings: Settings,
+    context: AppContext,
+    database_url: str,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
 ) -> None:
-    _, message_id = await create_project("Build a counter")
-    events.clear_undelivered()  # no worker runs yet: start-up repair enqueues the run
+    db = context.database
+    _, message_id = await create_project(db, "Build a counter")
+    context.events.take_undelivered()  # no worker runs yet: start-up repair enqueues the run
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
     try:
         with worker_processes() as processes:
@@ -98,7 +103,7 @@ async def test_a_dead_workers_run_is_taken_over_and_answered_once(
             # Machine A is gone: the worker and its sandboxes die and never come back.
             os.killpg(processes[0].pid, signal.SIGKILL)
             processes[0].wait(timeout=10)
-            async with read_session() as session:
+            async with db.read() as session:
                 assert await runs.answer_of(session, message_id) is None
 
             processes.append(
@@ -111,8 +116,8 @@ async def test_a_dead_workers_run_is_taken_over_and_answered_once(
                     QAI_WORKER_DEAD_SECONDS=DEAD_SECONDS,
                 )
             )
-            answer = await wait_for_answer(message_id, within=120)
-            assert await heartbeats() == {"takeover-b"}
+            answer = await wait_for_answer(db, message_id, within=120)
+            assert await heartbeats(db) == {"takeover-b"}
     finally:
         drop_system_database(database_url)
 
@@ -123,15 +128,20 @@ async def test_a_dead_workers_run_is_taken_over_and_answered_once(
     assert [len(requests_for(fake_openai, 0, turn)) for turn in range(4)] == [1, 1, 2, 1]
     log = log_b.read_text(errors="replace")
     assert f"took over run {message_id} from worker takeover-a" in log
-    async with read_session() as session:
+    async with db.read() as session:
         steps = (await runs.get_run(session, message_id)).steps
     assert [(s.kind, s.attempts) for s in steps] == [("write", 1), ("terminal", 1), ("write", 1)]
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
 
 
 async def test_a_live_workers_slow_run_is_not_taken_over(
-    settings: Settings, database_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+    settings: Settings,
+    context: AppContext,
+    database_url: str,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
 ) -> None:
+    db = context.database
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     try:
         with worker_processes() as processes:
@@ -148,14 +158,14 @@ async def test_a_live_workers_slow_run_is_not_taken_over(
                 )
 
             async def both_alive() -> bool:
-                return await heartbeats() == {"live-a", "live-b"}
+                return await heartbeats(db) == {"live-a", "live-b"}
 
             await wait_until(both_alive, what="both workers' heartbeats", within=60, logs=logs)
             # Committed while both run; the event is lost, so a worker's repair enqueues it.
-            _, message_id = await create_project("Build a counter")
-            events.clear_undelivered()
-            answer = await wait_for_answer(message_id, within=120)
-            assert await heartbeats() == {"live-a", "live-b"}
+            _, message_id = await create_project(db, "Build a counter")
+            context.events.take_undelivered()
+            answer = await wait_for_answer(db, message_id, within=120)
+            assert await heartbeats(db) == {"live-a", "live-b"}
     finally:
         drop_system_database(database_url)
 
@@ -163,4 +173,4 @@ async def test_a_live_workers_slow_run_is_not_taken_over(
     # The slow turn was asked once: its worker was never taken for dead.
     assert [len(requests_for(fake_openai, 0, turn)) for turn in range(4)] == [1, 1, 1, 1]
     assert not any(took_over(log) for log in logs)
-    await assert_one_answer_each()
+    await assert_one_answer_each(db)
