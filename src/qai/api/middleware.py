@@ -24,6 +24,7 @@ from qai.projects.router import HOT_READS
 log = logging.getLogger("qai.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+UNEXPECTED = "Internal server error; quote the request id when reporting it"
 
 
 class BodyTooLarge(Exception):
@@ -79,9 +80,11 @@ class RequestContextMiddleware:
             request_id = f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
-        hot = None
         if scope["method"] == "GET" and content_length is None:
             hot = self._hot_read(scope)
+            if hot is not None:
+                await self._answer_hot(scope, send, request_id, header, started_at, *hot)
+                return
         status = 500
         response_started = False
         received = 0
@@ -106,20 +109,9 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        async def send_error(
-            code_status: int, code: str, message: str, issues: list[dict[str, Any]] | None = None
-        ) -> None:
-            body = _error_body(code, message, request_id, issues)
-            await send_raw(
-                {
-                    "type": "http.response.start",
-                    "status": code_status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
+        async def send_error(code_status: int, code: str, message: str) -> None:
+            body = _error_body(code, message, request_id)
+            await send_raw(_json_start(code_status, body))
             await send_raw({"type": "http.response.body", "body": body})
 
         async def send_too_large() -> None:
@@ -136,43 +128,20 @@ class RequestContextMiddleware:
             return message
 
         try:
-            if hot is not None:
-                read, arguments = hot
-                scope["route"] = read  # its ``path`` names the route in metrics, as FastAPI's
-                response = await read.answer(arguments, self.database)
-                await send_raw(
-                    {
-                        "type": "http.response.start",
-                        "status": response.status_code,
-                        "headers": response.raw_headers,
-                    }
-                )
-                await send_raw({"type": "http.response.body", "body": response.body})
-            elif content_length is not None and _too_large(content_length, limit):
+            if content_length is not None and _too_large(content_length, limit):
                 await send_too_large()
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
             if not response_started:
                 await send_too_large()
-        except QaiError as exc:
-            # Only a hot read's: FastAPI's handlers answer those of every other route.
-            if response_started:
-                raise
-            if exc.status >= 500:
-                log.error("request %s failed: %s", request_id, exc.message)
-            await send_error(exc.status, exc.code, exc.message, exc.issues)
         except Exception:
             if response_started:
                 # Answered already (FastAPI's handler logged it with the request id, then
                 # re-raised for the server), or broken mid-stream: the server logs it.
                 raise
             log.exception("request %s failed unexpectedly", request_id)
-            await send_error(
-                500,
-                "INTERNAL_SERVER_ERROR",
-                "Internal server error; quote the request id when reporting it",
-            )
+            await send_error(500, "INTERNAL_SERVER_ERROR", UNEXPECTED)
         finally:
             self._observe(scope, request_id, status, started_at)
 
@@ -186,6 +155,43 @@ class RequestContextMiddleware:
         if sink is not None:
             sink.record(request_id, scope["method"], scope["path"], status, elapsed * 1000)
 
+    async def _answer_hot(
+        self,
+        scope: Scope,
+        send: Send,
+        request_id: str,
+        header: tuple[bytes, bytes],
+        started_at: float,
+        read: HotRead,
+        arguments: dict[str, Any],
+    ) -> None:
+        """Answer a hot read: its response, or its error as FastAPI's handlers would answer it
+        (a QAI error in the error shape; anything else logged, as a 500)."""
+        scope["route"] = read  # its ``path`` names the route in metrics, as FastAPI's
+        status = 500
+        try:
+            try:
+                response = await read.answer(arguments, self.database)
+                status, headers, body = response.status_code, response.raw_headers, response.body
+            except QaiError as exc:
+                if exc.status >= 500:
+                    log.error("request %s failed: %s", request_id, exc.message)
+                status, body = (
+                    exc.status,
+                    _error_body(exc.code, exc.message, request_id, exc.issues),
+                )
+                headers = _json_start(status, body)["headers"]
+            except Exception:
+                log.exception("request %s failed unexpectedly", request_id)
+                status, body = 500, _error_body("INTERNAL_SERVER_ERROR", UNEXPECTED, request_id)
+                headers = _json_start(status, body)["headers"]
+            await send(
+                {"type": "http.response.start", "status": status, "headers": [*headers, header]}
+            )
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            self._observe(scope, request_id, status, started_at)
+
     def _hot_read(self, scope: Scope) -> tuple[HotRead, dict[str, Any]] | None:
         """The hot read (``qai.common.hot``) that takes this request, with its arguments."""
         for read in self.hot_reads:
@@ -193,6 +199,17 @@ class RequestContextMiddleware:
             if arguments is not None:
                 return read, arguments
         return None
+
+
+def _json_start(status: int, body: bytes) -> Message:
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:
