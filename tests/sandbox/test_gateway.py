@@ -328,7 +328,7 @@ def test_preview_host_name() -> None:
 
 
 def test_preview_template_must_put_the_sandbox_in_the_host() -> None:
-    from qai.sandbox._hosts import PreviewHosts
+    from qai.sandbox.preview.hosts import PreviewHosts
     from qai.settings import SettingsError
 
     with pytest.raises(SettingsError, match="host name"):

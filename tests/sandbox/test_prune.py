@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import LocalSandboxManager, SandboxNameTaken, SandboxStatus
-from qai.sandbox._registry import FileLock
+from qai.sandbox.local.registry import FileLock
 from qai.settings import SettingsError, load_settings
 
 from .conftest import ManagerFactory

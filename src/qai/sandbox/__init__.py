@@ -23,9 +23,6 @@ from qai.sandbox._factory import (
     make_sandbox_manager,
     shutdown_sandbox_manager,
 )
-from qai.sandbox._gateway import PreviewGateway, PreviewHostMiddleware, Resolve
-from qai.sandbox._hosts import preview_host_name
-from qai.sandbox._local import LocalSandboxManager
 from qai.sandbox._model import (
     OUTPUT_LIMIT,
     READ_LIMIT,
@@ -35,8 +32,11 @@ from qai.sandbox._model import (
     SandboxInfo,
     SandboxStatus,
 )
-from qai.sandbox._sandbox import LocalSandbox
 from qai.sandbox._templates import TEMPLATES, Template, get_template, prepare_template
+from qai.sandbox.local.manager import LocalSandboxManager
+from qai.sandbox.local.sandbox import LocalSandbox
+from qai.sandbox.preview.gateway import PreviewGateway, PreviewHostMiddleware, Resolve
+from qai.sandbox.preview.hosts import preview_host_name
 
 __all__ = [
     "OUTPUT_LIMIT",

@@ -6,9 +6,12 @@ import builtins
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from qai.sandbox._hosts import PreviewHosts
 from qai.sandbox._model import CommandResult, SandboxInfo, SandboxStatus
+
+if TYPE_CHECKING:
+    from qai.sandbox.preview.hosts import PreviewHosts
 
 
 class Sandbox(ABC):

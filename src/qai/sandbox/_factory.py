@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from qai.sandbox._base import SandboxManager
-from qai.sandbox._local import LocalSandboxManager
+from qai.sandbox.local.manager import LocalSandboxManager
 from qai.settings import Settings, get_settings
 
 _manager: SandboxManager | None = None

@@ -32,7 +32,14 @@ from qai.sandbox._errors import (
     SandboxNameTaken,
     SandboxNotFound,
 )
-from qai.sandbox._files import (
+from qai.sandbox._model import (
+    CommandResult,
+    SandboxInfo,
+    SandboxStatus,
+    check_name,
+)
+from qai.sandbox._templates import TEMPLATES, Template, get_template
+from qai.sandbox.local.files import (
     check_paths,
     chown_tree,
     copy_starter,
@@ -40,8 +47,7 @@ from qai.sandbox._files import (
     tree_size,
     write_file,
 )
-from qai.sandbox._hosts import PreviewHosts
-from qai.sandbox._isolation import (
+from qai.sandbox.local.isolation import (
     InitSpec,
     Isolation,
     Limits,
@@ -49,18 +55,12 @@ from qai.sandbox._isolation import (
     make_isolation,
     write_etc_files,
 )
-from qai.sandbox._loop import LoopThread, PipeReader
-from qai.sandbox._model import (
-    CommandResult,
-    SandboxInfo,
-    SandboxStatus,
-    check_name,
-)
-from qai.sandbox._netns import open_socket
-from qai.sandbox._procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
-from qai.sandbox._registry import FileLock, Log, Record, Registry, is_locked
-from qai.sandbox._sandbox import CommandOutput, LocalSandbox, Owned
-from qai.sandbox._templates import TEMPLATES, Template, get_template
+from qai.sandbox.local.loop import LoopThread, PipeReader
+from qai.sandbox.local.netns import open_socket
+from qai.sandbox.local.procs import exit_code, is_alive, kill_tree, kill_uid, read_stat
+from qai.sandbox.local.registry import FileLock, Log, Record, Registry, is_locked
+from qai.sandbox.local.sandbox import CommandOutput, LocalSandbox, Owned
+from qai.sandbox.preview.hosts import PreviewHosts
 from qai.settings import Settings
 
 logger = logging.getLogger("qai.sandbox")

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from qai.sandbox._base import Sandbox
 from qai.sandbox._errors import SandboxError, SandboxNotFound
-from qai.sandbox._files import check_paths, list_files, owner_of, read_file, write_file
 from qai.sandbox._model import OUTPUT_LIMIT, CommandResult, SandboxInfo, SandboxStatus
-from qai.sandbox._netns import open_socket
-from qai.sandbox._registry import FileLock, Log, Record, tail
+from qai.sandbox.local.files import check_paths, list_files, owner_of, read_file, write_file
+from qai.sandbox.local.netns import open_socket
+from qai.sandbox.local.registry import FileLock, Log, Record, tail
 
 if TYPE_CHECKING:
-    from qai.sandbox._local import LocalSandboxManager
+    from qai.sandbox.local.manager import LocalSandboxManager
 
 
 class CommandOutput:
