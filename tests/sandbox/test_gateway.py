@@ -282,11 +282,11 @@ async def test_renamed_working_sandbox_serves_the_fragment_address(
 
 
 async def test_gateway_serves_sandboxes_of_other_processes(
-    make_manager: ManagerFactory, site: LocalSandbox
+    make_manager: ManagerFactory, manager: LocalSandboxManager, site: LocalSandbox
 ) -> None:
     """The server's gateway reaches a sandbox a worker (another manager) started."""
     other = await make_manager()  # same data directory, its own manager, as another process
-    assert other is not site._manager
+    assert other is not manager  # the manager that started site
     async with serve_gateway(other) as gw, httpx.AsyncClient(base_url=gw.base_url) as client:
         page = await client.get("/", headers={"host": gw.host("site")})
         assert page.text == "<h1>site</h1>"
