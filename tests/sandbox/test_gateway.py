@@ -314,21 +314,21 @@ def test_gateway_handles_only_preview_hosts(manager: LocalSandboxManager) -> Non
     assert not gateway.handles({"type": "lifespan"})
 
 
-def test_preview_host_name() -> None:
-    from qai.sandbox import preview_host_name
+def test_preview_host_name(manager: LocalSandboxManager) -> None:
+    name = manager.hosts.name  # the preview addresses the default settings make
 
-    assert preview_host_name("abc.preview.localhost:8000") == "abc"
-    assert preview_host_name("3001-abc.preview.localhost:8000") == "abc"
+    assert name("abc.preview.localhost:8000") == "abc"
+    assert name("3001-abc.preview.localhost:8000") == "abc"
     assert (
-        preview_host_name("0f8fad5b-d9cb-469f-a165-70867728950e.preview.localhost")
+        name("0f8fad5b-d9cb-469f-a165-70867728950e.preview.localhost")
         == "0f8fad5b-d9cb-469f-a165-70867728950e"
     )
-    assert preview_host_name("localhost:8000") is None
-    assert preview_host_name("bad_name.preview.localhost") is None
+    assert name("localhost:8000") is None
+    assert name("bad_name.preview.localhost") is None
 
 
 def test_preview_template_must_put_the_sandbox_in_the_host() -> None:
-    from qai.sandbox.preview.hosts import PreviewHosts
+    from qai.sandbox.preview import PreviewHosts
     from qai.settings import SettingsError
 
     with pytest.raises(SettingsError, match="host name"):

@@ -1,9 +1,11 @@
 """Sandboxes: isolated places where generated apps run, and the gateway that previews them.
 
-Use :func:`get_sandbox_manager` to start, find and stop sandboxes; each :class:`Sandbox` runs
-commands and reads and writes files with the return contracts written on its methods. Mount a
-:class:`PreviewGateway` (through :class:`PreviewHostMiddleware`) in the web app to serve every
-sandbox's server on an origin of its own. See docs/sandbox.md.
+Build one :class:`SandboxManager` per process with :func:`make_sandbox_manager` (and
+``await manager.shutdown()`` at exit) to start, find and stop sandboxes; each :class:`Sandbox`
+runs commands and reads and writes files with the return contracts written on its methods.
+Mount a :class:`PreviewGateway` (through :class:`PreviewHostMiddleware`) in the web app to
+serve every sandbox's server on an origin of its own; ``manager.hosts`` reads preview
+addresses. See docs/sandbox.md.
 """
 
 from qai.sandbox._base import Sandbox, SandboxManager
@@ -18,11 +20,7 @@ from qai.sandbox._errors import (
     TemplateNotFound,
     TemplateNotPrepared,
 )
-from qai.sandbox._factory import (
-    get_sandbox_manager,
-    make_sandbox_manager,
-    shutdown_sandbox_manager,
-)
+from qai.sandbox._factory import make_sandbox_manager
 from qai.sandbox._model import (
     OUTPUT_LIMIT,
     READ_LIMIT,
@@ -33,10 +31,8 @@ from qai.sandbox._model import (
     SandboxStatus,
 )
 from qai.sandbox._templates import TEMPLATES, Template, get_template, prepare_template
-from qai.sandbox.local.manager import LocalSandboxManager
-from qai.sandbox.local.sandbox import LocalSandbox
-from qai.sandbox.preview.gateway import PreviewGateway, PreviewHostMiddleware, Resolve
-from qai.sandbox.preview.hosts import preview_host_name
+from qai.sandbox.local import LocalSandbox, LocalSandboxManager
+from qai.sandbox.preview import PreviewGateway, PreviewHostMiddleware, Resolve
 
 __all__ = [
     "OUTPUT_LIMIT",
@@ -64,10 +60,7 @@ __all__ = [
     "Template",
     "TemplateNotFound",
     "TemplateNotPrepared",
-    "get_sandbox_manager",
     "get_template",
     "make_sandbox_manager",
     "prepare_template",
-    "preview_host_name",
-    "shutdown_sandbox_manager",
 ]

@@ -96,7 +96,7 @@ class Sandbox(ABC):
 
 
 class SandboxManager(ABC):
-    """Starts, finds and stops sandboxes. One per process: see ``get_sandbox_manager``."""
+    """Starts, finds and stops sandboxes. One per process, built by ``make_sandbox_manager``."""
 
     # The preview addresses of its sandboxes: what preview_url makes, what the gateway reads.
     hosts: PreviewHosts

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from qai.sandbox._errors import InvalidSandboxName
 from qai.sandbox._model import check_name
-from qai.settings import SettingsError, get_settings
+from qai.settings import SettingsError
 
 _PORT_LABEL = re.compile(r"^([0-9]{1,5})-(.+)$")
 _MARK = "qaisandboxlabel"
@@ -27,6 +27,9 @@ class PreviewTarget:
 
 
 class PreviewHosts:
+    """The preview addresses of one ``preview_url_template`` and QAI port (a manager's
+    ``hosts``): what :meth:`url` makes, :meth:`label`, :meth:`target` and :meth:`name` read."""
+
     def __init__(self, url_template: str, qai_port: int) -> None:
         self.url_template = url_template
         self.qai_port = qai_port
@@ -69,15 +72,12 @@ class PreviewHosts:
         except InvalidSandboxName:
             return None
 
+    def name(self, host: str) -> str | None:
+        """The sandbox name a Host header addresses, or None if it is no preview host.
 
-def preview_host_name(host: str) -> str | None:
-    """The sandbox name a Host header addresses, or None if it is no preview host.
-
-    Uses the ``preview_url_template`` setting: with the default, ``abc.preview.localhost:8000``
-    gives ``abc`` (and ``3001-abc.preview.localhost:8000``, port 3001 of ``abc``, too).
-    """
-    settings = get_settings()
-    hosts = PreviewHosts(settings.preview_url_template, settings.port)
-    label = hosts.label(host)
-    target = hosts.target(label) if label is not None else None
-    return target.name if target is not None else None
+        With the default template, ``abc.preview.localhost:8000`` gives ``abc`` (and
+        ``3001-abc.preview.localhost:8000``, port 3001 of ``abc``, too).
+        """
+        label = self.label(host)
+        target = self.target(label) if label is not None else None
+        return target.name if target is not None else None
