@@ -112,9 +112,9 @@ def test_imports_are_at_module_level() -> None:
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text())
         top = set(runtime_imports(tree))
-        for node in tree.body:
-            if isinstance(node, ast.If) and is_type_checking(node):
-                top.update(n for n in node.body if isinstance(n, ast.Import | ast.ImportFrom))
+        for statement in tree.body:
+            if isinstance(statement, ast.If) and is_type_checking(statement):
+                top.update(n for n in statement.body if isinstance(n, ast.Import | ast.ImportFrom))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 assert node in top, f"{name}:{node.lineno} imports inside a function"
