@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import READ_LIMIT, SandboxFileNotFound, SandboxPathError
-from qai.sandbox._files import list_files, read_file, relative_path, write_file
+from qai.sandbox.local.files import list_files, read_file, relative_path, write_file
 
 
 @pytest.fixture

@@ -282,11 +282,11 @@ async def test_renamed_working_sandbox_serves_the_fragment_address(
 
 
 async def test_gateway_serves_sandboxes_of_other_processes(
-    make_manager: ManagerFactory, site: LocalSandbox
+    make_manager: ManagerFactory, manager: LocalSandboxManager, site: LocalSandbox
 ) -> None:
     """The server's gateway reaches a sandbox a worker (another manager) started."""
     other = await make_manager()  # same data directory, its own manager, as another process
-    assert other is not site._manager
+    assert other is not manager  # the manager that started site
     async with serve_gateway(other) as gw, httpx.AsyncClient(base_url=gw.base_url) as client:
         page = await client.get("/", headers={"host": gw.host("site")})
         assert page.text == "<h1>site</h1>"
@@ -314,21 +314,21 @@ def test_gateway_handles_only_preview_hosts(manager: LocalSandboxManager) -> Non
     assert not gateway.handles({"type": "lifespan"})
 
 
-def test_preview_host_name() -> None:
-    from qai.sandbox import preview_host_name
+def test_preview_host_name(manager: LocalSandboxManager) -> None:
+    name = manager.hosts.name  # the preview addresses the default settings make
 
-    assert preview_host_name("abc.preview.localhost:8000") == "abc"
-    assert preview_host_name("3001-abc.preview.localhost:8000") == "abc"
+    assert name("abc.preview.localhost:8000") == "abc"
+    assert name("3001-abc.preview.localhost:8000") == "abc"
     assert (
-        preview_host_name("0f8fad5b-d9cb-469f-a165-70867728950e.preview.localhost")
+        name("0f8fad5b-d9cb-469f-a165-70867728950e.preview.localhost")
         == "0f8fad5b-d9cb-469f-a165-70867728950e"
     )
-    assert preview_host_name("localhost:8000") is None
-    assert preview_host_name("bad_name.preview.localhost") is None
+    assert name("localhost:8000") is None
+    assert name("bad_name.preview.localhost") is None
 
 
 def test_preview_template_must_put_the_sandbox_in_the_host() -> None:
-    from qai.sandbox._hosts import PreviewHosts
+    from qai.sandbox.preview import PreviewHosts
     from qai.settings import SettingsError
 
     with pytest.raises(SettingsError, match="host name"):

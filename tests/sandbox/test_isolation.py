@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from qai.sandbox import LocalSandbox, LocalSandboxManager, SandboxPathError, SandboxStatus
-from qai.sandbox._procs import pids_of_uid
+from qai.sandbox.local.procs import pids_of_uid
 
 from .conftest import TEST_TEMPLATES, ManagerFactory, make_settings, serve_gateway
 

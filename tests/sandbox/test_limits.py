@@ -9,7 +9,7 @@ import time
 import pytest
 
 from qai.sandbox import OUTPUT_LIMIT, LocalSandbox, SandboxStatus
-from qai.sandbox._procs import pids_of_uid
+from qai.sandbox.local.procs import pids_of_uid
 
 from .conftest import ManagerFactory
 

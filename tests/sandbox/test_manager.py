@@ -22,7 +22,7 @@ from qai.sandbox import (
     TemplateNotFound,
     TemplateNotPrepared,
 )
-from qai.sandbox._procs import is_alive
+from qai.sandbox.local.procs import is_alive
 
 from .conftest import ManagerFactory, make_settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import LocalSandboxManager, SandboxNameTaken, SandboxStatus
-from qai.sandbox._registry import FileLock
+from qai.sandbox.local.registry import FileLock
 from qai.settings import SettingsError, load_settings
 
 from .conftest import ManagerFactory
@@ -169,10 +169,10 @@ async def test_the_reaper_prunes_now_and_then(make_manager: ManagerFactory) -> N
 async def test_the_reaper_prunes_at_most_every_interval(make_manager: ManagerFactory) -> None:
     manager = await make_manager(sandbox_keep_stopped_hours=24, prune_interval=3600)
     first = stopped_directory(manager, "first")
-    await manager.call(manager._prune_now_and_then())
+    await manager.call(manager.reaper.prune_now_and_then())
     assert not first.exists()
     second = stopped_directory(manager, "second")
-    await manager.call(manager._prune_now_and_then())
+    await manager.call(manager.reaper.prune_now_and_then())
     assert second.exists()  # the next prune is an hour away
 
 
@@ -181,7 +181,7 @@ async def test_the_reaper_does_not_prune_when_keeping_for_ever(
 ) -> None:
     manager = await make_manager(sandbox_keep_stopped_hours=0)
     kept = stopped_directory(manager, "kept", days=3650)
-    await manager.call(manager._prune_now_and_then())
+    await manager.call(manager.reaper.prune_now_and_then())
     assert kept.exists()
 
 
@@ -197,7 +197,7 @@ async def test_a_failing_prune_is_logged_not_raised(
 
     monkeypatch.setattr(manager.registry, "prune", broken)
     with caplog.at_level(logging.ERROR, logger="qai.sandbox"):
-        await manager.call(manager._prune_now_and_then())
+        await manager.call(manager.reaper.prune_now_and_then())
     assert "pruning stopped sandboxes failed" in caplog.text
     assert "disk on fire" in caplog.text
 

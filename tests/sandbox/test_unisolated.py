@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from qai.sandbox import LocalSandbox, SandboxStatus
-from qai.sandbox._procs import is_alive
+from qai.sandbox.local.procs import is_alive
 
 from .conftest import ManagerFactory, serve_gateway
 

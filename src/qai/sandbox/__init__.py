@@ -1,9 +1,11 @@
 """Sandboxes: isolated places where generated apps run, and the gateway that previews them.
 
-Use :func:`get_sandbox_manager` to start, find and stop sandboxes; each :class:`Sandbox` runs
-commands and reads and writes files with the return contracts written on its methods. Mount a
-:class:`PreviewGateway` (through :class:`PreviewHostMiddleware`) in the web app to serve every
-sandbox's server on an origin of its own. See docs/sandbox.md.
+Build one :class:`SandboxManager` per process with :func:`make_sandbox_manager` (and
+``await manager.shutdown()`` at exit) to start, find and stop sandboxes; each :class:`Sandbox`
+runs commands and reads and writes files with the return contracts written on its methods.
+Mount a :class:`PreviewGateway` (through :class:`PreviewHostMiddleware`) in the web app to
+serve every sandbox's server on an origin of its own; ``manager.hosts`` reads preview
+addresses. See docs/sandbox.md.
 """
 
 from qai.sandbox._base import Sandbox, SandboxManager
@@ -19,8 +21,6 @@ from qai.sandbox._errors import (
     TemplateNotPrepared,
 )
 from qai.sandbox._factory import make_sandbox_manager
-from qai.sandbox._gateway import PreviewGateway, PreviewHostMiddleware, Resolve
-from qai.sandbox._local import LocalSandboxManager
 from qai.sandbox._model import (
     OUTPUT_LIMIT,
     READ_LIMIT,
@@ -30,8 +30,9 @@ from qai.sandbox._model import (
     SandboxInfo,
     SandboxStatus,
 )
-from qai.sandbox._sandbox import LocalSandbox
 from qai.sandbox._templates import TEMPLATES, Template, get_template, prepare_template
+from qai.sandbox.local import LocalSandbox, LocalSandboxManager
+from qai.sandbox.preview import PreviewGateway, PreviewHostMiddleware, Resolve
 
 __all__ = [
     "OUTPUT_LIMIT",

@@ -6,9 +6,12 @@ import builtins
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from qai.sandbox._hosts import PreviewHosts
 from qai.sandbox._model import CommandResult, SandboxInfo, SandboxStatus
+
+if TYPE_CHECKING:
+    from qai.sandbox.preview.hosts import PreviewHosts
 
 
 class Sandbox(ABC):
@@ -93,7 +96,7 @@ class Sandbox(ABC):
 
 
 class SandboxManager(ABC):
-    """Starts, finds and stops sandboxes. One per process: see ``get_sandbox_manager``."""
+    """Starts, finds and stops sandboxes. One per process, built by ``make_sandbox_manager``."""
 
     # The preview addresses of its sandboxes: what preview_url makes, what the gateway reads.
     hosts: PreviewHosts

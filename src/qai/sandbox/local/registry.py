@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from qai.sandbox._model import SandboxStatus, is_name
-from qai.sandbox._procs import is_alive
+from qai.sandbox.local.procs import is_alive
 
 logger = logging.getLogger("qai.sandbox")
 

@@ -7,11 +7,11 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from qai.errors import QaiError
-from qai.sandbox import _pages
 from qai.sandbox._base import Sandbox, SandboxManager
-from qai.sandbox._hosts import PreviewHosts, PreviewTarget
 from qai.sandbox._model import PreviewSpec, SandboxStatus
-from qai.sandbox._proxy import Receive, Scope, Send, proxy_http, proxy_websocket
+from qai.sandbox.preview.hosts import PreviewHosts, PreviewTarget
+from qai.sandbox.preview.pages import failed, not_found, starting, unavailable
+from qai.sandbox.preview.proxy import Receive, Scope, Send, proxy_http, proxy_websocket
 
 logger = logging.getLogger("qai.sandbox")
 
@@ -67,16 +67,16 @@ class PreviewGateway:
         """Answer a request for the preview address ``label`` (see :meth:`label`)."""
         target = self.hosts.target(label)
         if target is None:
-            await _respond(scope, send, 404, _pages.not_found(label))
+            await _respond(scope, send, 404, not_found(label))
             return
         try:
             sandbox = await self._sandbox(target.name)
         except QaiError as exc:
             logger.warning("preview %s cannot start: %s", target.name, exc.message)
-            await _respond(scope, send, 503, _pages.unavailable(target.name, exc.message))
+            await _respond(scope, send, 503, unavailable(target.name, exc.message))
             return
         if sandbox is None:
-            await _respond(scope, send, 404, _pages.not_found(target.name))
+            await _respond(scope, send, 404, not_found(target.name))
             return
         sock = await self._connect(scope, send, sandbox, target)
         if sock is None:
@@ -106,17 +106,15 @@ class PreviewGateway:
                 logs = await sandbox.logs(LOG_LINES)
                 if status is SandboxStatus.FAILED:
                     detail = (await sandbox.info()).detail
-                    await _respond(scope, send, 502, _pages.failed(sandbox.name, detail, logs))
+                    await _respond(scope, send, 502, failed(sandbox.name, detail, logs))
                 else:
-                    await _respond(
-                        scope, send, 503, _pages.starting(sandbox.name, sandbox.template, logs)
-                    )
+                    await _respond(scope, send, 503, starting(sandbox.name, sandbox.template, logs))
                 return None
         try:
             return await sandbox.open_socket(target.port)
         except (OSError, QaiError) as exc:
             where = f"port {target.port}" if target.port else "its server's port"
-            page = _pages.failed(
+            page = failed(
                 sandbox.name, f"nothing answers on {where} ({exc})", await sandbox.logs(LOG_LINES)
             )
             await _respond(scope, send, 502, page)

@@ -32,6 +32,9 @@ from qai.sandbox._model import WORKDIR
 
 logger = logging.getLogger("qai.sandbox")
 
+# The environment of QAI's helper processes (prlimit, nsenter, bwrap); never QAI's own.
+HOST_ENV: Mapping[str, str] = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
 #: uid and gid of the sandbox user, as processes inside the sandbox see them.
 INNER_ID = 1000
 

@@ -27,6 +27,9 @@ class PreviewTarget:
 
 
 class PreviewHosts:
+    """The preview addresses of one ``preview_url_template`` and QAI port (a manager's
+    ``hosts``): what :meth:`url` makes, :meth:`label`, :meth:`target` and :meth:`name` read."""
+
     def __init__(self, url_template: str, qai_port: int) -> None:
         self.url_template = url_template
         self.qai_port = qai_port
@@ -68,3 +71,13 @@ class PreviewHosts:
             return PreviewTarget(check_name(name), port)
         except InvalidSandboxName:
             return None
+
+    def name(self, host: str) -> str | None:
+        """The sandbox name a Host header addresses, or None if it is no preview host.
+
+        With the default template, ``abc.preview.localhost:8000`` gives ``abc`` (and
+        ``3001-abc.preview.localhost:8000``, port 3001 of ``abc``, too).
+        """
+        label = self.label(host)
+        target = self.target(label) if label is not None else None
+        return target.name if target is not None else None
