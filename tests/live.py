@@ -15,7 +15,12 @@ from pathlib import Path
 
 import httpx
 
+import qai
 from tests.conftest import free_port
+
+# The qai package this test run imported: a server started by a test runs the same code,
+# wherever an editable install points (a git worktree puts its src first on PYTHONPATH).
+QAI_SOURCE = str(Path(qai.__file__).resolve().parents[1])
 
 START_TIMEOUT_SECONDS = 60.0
 
@@ -39,6 +44,7 @@ def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": QAI_SOURCE,
         "DATABASE_URL": database_url,
         "QAI_DATA_DIR": str(data_dir),
     }

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-import qai
 from tests.agent.support import HAVE_BWRAP
 from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -67,8 +66,6 @@ def serve_with_port_option(tmp_path: Path, port: int, fake: FakeOpenAI) -> Itera
         OPENAI_API_KEY="sk-test",
         QAI_SANDBOX_ISOLATION="bwrap" if HAVE_BWRAP else "none",
         QAI_QUEUE_POLL_SECONDS="0.05",
-        # The server runs the qai this test imported, wherever an editable install points.
-        PYTHONPATH=str(Path(qai.__file__).resolve().parents[1]),
     )
     assert "QAI_PORT" not in env
     log_path = data_dir / "server.log"
