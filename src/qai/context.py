@@ -107,14 +107,15 @@ class AppContext:
             await self.runs.dispatch(pending)
         if self.executes:
             await self.runs.repair()
+            repair = self.runs.periodic()
             self._background.start(
                 [
                     heartbeat.periodic(settings.worker_dead_seconds),
-                    self.runs.periodic(),
+                    repair,
                     Periodic(
                         name="prune-events",
                         every_seconds=PRUNE_EVENTS_EVERY_SECONDS,
-                        first_after_seconds=self.runs.periodic().every_seconds,
+                        first_after_seconds=repair.every_seconds,
                         work=self._prune_events,
                         failure="could not prune old live events",
                     ),
