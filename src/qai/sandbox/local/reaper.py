@@ -13,6 +13,7 @@ from qai.sandbox._errors import SandboxError
 from qai.sandbox.local.context import Context
 from qai.sandbox.local.files import tree_size
 from qai.sandbox.local.owned import OwnedSandboxes
+from qai.sandbox.local.sandbox import LocalSandbox
 
 logger = logging.getLogger("qai.sandbox")
 
@@ -65,7 +66,7 @@ class Reaper:
             reason = f"at most {limit} sandboxes run at once"
             sandbox = self._owned.get(victim.name)
             if sandbox is not None:
-                await self._owned.stop(sandbox, f"least recently used: {reason}")
+                await self._stop(sandbox, f"least recently used: {reason}")
             else:
                 await self._owned.stop_other(victim.name)
 
@@ -88,6 +89,12 @@ class Reaper:
                 "pruning stopped sandboxes failed; tried again in %ss", self.prune_interval
             )
 
+    async def _stop(self, sandbox: LocalSandbox, reason: str) -> None:
+        """Stop ``sandbox`` to the end even if the caller is cancelled (the reaper at shutdown,
+        a request that made room and went away): a stop cut short would leave it marked
+        stopping for ever, and the shutdown's own stop of it would wait for ever."""
+        await asyncio.shield(self._owned.stop(sandbox, reason))
+
     async def _reap_forever(self) -> None:
         interval = self.interval
         while True:
@@ -108,11 +115,11 @@ class Reaper:
                 continue
             used = self._owned.last_used(sandbox.name)
             if not sandbox.busy and now - used > settings.sandbox_idle_seconds:
-                await self._owned.stop(sandbox, f"idle for {now - used:.0f}s")
+                await self._stop(sandbox, f"idle for {now - used:.0f}s")
                 continue
             size = await asyncio.to_thread(tree_size, sandbox.directory)
             if size > settings.sandbox_disk_mb << 20:
-                await self._owned.stop(
+                await self._stop(
                     sandbox,
                     f"its directory holds {size >> 20} MiB, over the "
                     f"{settings.sandbox_disk_mb} MiB limit (QAI_SANDBOX_DISK_MB)",
