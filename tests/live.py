@@ -54,14 +54,25 @@ def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def live_server(
-    database_url: str, data_dir: Path, *, args: tuple[str, ...] = (), **extra_env: str
+    database_url: str,
+    data_dir: Path,
+    *,
+    args: tuple[str, ...] = (),
+    port_option: bool = False,
+    **extra_env: str,
 ) -> Iterator[LiveServer]:
+    """`qai serve` on a free port (or ``QAI_PORT``), given as QAI_PORT or, with
+    ``port_option``, only as `--port`; stopped (or killed) at the end."""
     port = int(extra_env.pop("QAI_PORT", 0))
     if port:
         wait_until_bindable(port)  # a server on it before (a restart test) may still hold it
     else:
         port = free_port()
-    env = base_env(database_url, data_dir, QAI_PORT=str(port), **extra_env)
+    if port_option:
+        args = (*args, "--port", str(port))
+        env = base_env(database_url, data_dir, **extra_env)
+    else:
+        env = base_env(database_url, data_dir, QAI_PORT=str(port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:

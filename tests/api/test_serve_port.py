@@ -5,14 +5,9 @@ The port comes from the command line only (no ``QAI_PORT``), as a user types it.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,9 +15,8 @@ import httpx
 import pytest
 
 from tests.agent.support import HAVE_BWRAP
-from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.live import LiveServer, base_env, wait_until_healthy
+from tests.live import live_server
 
 MARKER = f"served-on-the-cli-port-{uuid.uuid4().hex}"
 PAGE = f"<!doctype html><html><body><h1>{MARKER}</h1></body></html>"
@@ -51,44 +45,6 @@ SCRIPT = {
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(SCRIPT) as fake:
         yield fake
-
-
-@contextmanager
-def serve_with_port_option(tmp_path: Path, port: int, fake: FakeOpenAI) -> Iterator[LiveServer]:
-    """`qai serve --port <port>` on a fresh SQLite database; stopped (or killed) at the end."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    env = base_env(
-        f"sqlite:///{tmp_path / 'qai.db'}",
-        data_dir,
-        QAI_MODEL="openai:gpt-fake",
-        OPENAI_BASE_URL=fake.base_url,
-        OPENAI_API_KEY="sk-test",
-        QAI_SANDBOX_ISOLATION="bwrap" if HAVE_BWRAP else "none",
-        QAI_QUEUE_POLL_SECONDS="0.05",
-    )
-    assert "QAI_PORT" not in env
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qai", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path)
-    try:
-        wait_until_healthy(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 def wait_for_answer(client: httpx.Client, project_id: str, within: float) -> dict[str, object]:
@@ -120,11 +76,21 @@ def open_preview(url: str, within: float = 60.0) -> httpx.Response:
 def test_previews_use_the_port_given_on_the_command_line(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    port = free_port()
+    # The port is given only as `qai serve --port`: no QAI_PORT in the server's environment.
     with (
-        serve_with_port_option(tmp_path, port, fake_openai) as server,
+        live_server(
+            f"sqlite:///{tmp_path / 'qai.db'}",
+            tmp_path / "data",
+            port_option=True,
+            QAI_MODEL="openai:gpt-fake",
+            OPENAI_BASE_URL=fake_openai.base_url,
+            OPENAI_API_KEY="sk-test",
+            QAI_SANDBOX_ISOLATION="bwrap" if HAVE_BWRAP else "none",
+            QAI_QUEUE_POLL_SECONDS="0.05",
+        ) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
+        port = server.port
         created = client.post("/api/projects", json={"value": "Build a port page"})
         assert created.status_code == 201, created.text
         answer = wait_for_answer(client, created.json()["id"], within=60)
