@@ -74,7 +74,13 @@ class AppContext:
             hub=Hub(database, settings.live_poll_seconds),
             events=EventDispatch(database),
             models=choose_models(settings, main=model, small=small_model),
-            runs=RunDispatch(database, jobs, worker_dead_seconds=settings.worker_dead_seconds),
+            runs=RunDispatch(
+                database,
+                jobs,
+                worker_dead_seconds=settings.worker_dead_seconds,
+                batch_size=settings.repair_batch_size,
+                batch_pause_seconds=settings.repair_batch_pause_seconds,
+            ),
         )
 
     @property
@@ -83,8 +89,8 @@ class AppContext:
 
     async def start(self) -> None:
         """Migrate the database (if QAI_AUTO_MIGRATE), launch the durable runtime and, in a
-        process that executes runs, repair what earlier processes left and start the
-        heartbeat, the repair and the pruning of old live events."""
+        process that executes runs, start the heartbeat, the repair (whose first pass, at
+        once, gives what earlier processes left its runs) and the pruning of old live events."""
         settings = self.settings
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, settings)
@@ -106,7 +112,8 @@ class AppContext:
         for pending in self.events.take_undelivered():
             await self.runs.dispatch(pending)
         if self.executes:
-            await self.runs.repair()
+            # In the background, from the start: a backlog of unanswered messages must not keep
+            # the process from serving.
             repair = self.runs.periodic()
             self._background.start(
                 [
