@@ -137,6 +137,11 @@ async def test_a_deleted_project_leaves_no_text_in_any_file(
     before = files_holding(data_dir, marker.encode())
     assert any("sandboxes" in path for path in before), before  # the test sees what it seeks
 
+    # As SQLite's own checkpoints do on a busy database: the text is in the database files
+    # now, not only in their logs.
+    assert await worker.database.checkpoint()
+    assert await worker.jobs.checkpoint()
+
     response = await client.delete(f"/api/projects/{project_id}")
     assert response.status_code == 204
 
