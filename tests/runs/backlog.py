@@ -2,7 +2,8 @@
 a long outage looks, and the figures of a `qai serve` starting on it.
 
 As a script it measures the time to the first /healthz and the drain rate for each size given:
-``python -m tests.runs.backlog 3000 30000`` (needs the PostgreSQL of the tests).
+``python -m tests.runs.backlog 3000 30000`` (needs the PostgreSQL of the tests); ``--window=S``
+stops watching the drain after S seconds and gives the rate so far; ``-v`` prints progress.
 """
 
 from __future__ import annotations
@@ -68,18 +69,17 @@ def answers_per_message(database: str) -> dict[int, int]:
     """How many USER messages have 0, 1, 2, ... ASSISTANT answers (by the runs' answers and
     by the ASSISTANT messages, which must agree)."""
     with psycopg.connect(_pg_conninfo(database), autocommit=True) as conn:
+        # One statement: one snapshot, while runs may still be answering.
         rows = conn.execute(
-            """SELECT n, count(*) FROM (
-                 SELECT m.id, count(r.answer_message_id) AS n
-                 FROM "Message" m LEFT JOIN qai_run r ON r.message_id = m.id
-                 WHERE m.role = 'USER' GROUP BY m.id) per GROUP BY n"""
+            """SELECT n, count(*),
+                      (SELECT count(*) FROM "Message" WHERE role = 'ASSISTANT')
+               FROM (SELECT m.id, count(r.answer_message_id) AS n
+                     FROM "Message" m LEFT JOIN qai_run r ON r.message_id = m.id
+                     WHERE m.role = 'USER' GROUP BY m.id) per GROUP BY n"""
         ).fetchall()
-        assistants = conn.execute(
-            """SELECT count(*) FROM "Message" WHERE role = 'ASSISTANT'"""
-        ).fetchone()
-    by_count = {int(n): int(c) for n, c in rows}
-    assert assistants is not None
-    assert int(assistants[0]) == sum(n * c for n, c in by_count.items())
+    by_count = {int(n): int(c) for n, c, _ in rows}
+    assistants = int(rows[0][2]) if rows else 0
+    assert assistants == sum(n * c for n, c in by_count.items())
     return by_count
 
 
@@ -103,7 +103,7 @@ def first_healthz(url: str, started: float, timeout: float = 600.0) -> float:
     raise AssertionError(f"no /healthz within {timeout}s")
 
 
-def measure(messages: int, *, verbose: bool = False) -> None:
+def measure(messages: int, *, window: float, verbose: bool = False) -> None:
     import subprocess
 
     from tests.conftest import free_port
@@ -129,15 +129,19 @@ def measure(messages: int, *, verbose: bool = False) -> None:
                 healthy = first_healthz(f"http://127.0.0.1:{port}", started)
                 left, not_enqueued = count(name, UNANSWERED), count(name, WITHOUT_RUN)
                 while (remaining := count(name, UNANSWERED)) > 0:
+                    if time.monotonic() - started - healthy > window:
+                        break
                     if verbose:
                         print(f"{time.monotonic() - started:.0f} s: {remaining} unanswered")
                     time.sleep(5 if verbose else 0.5)
-                drained = time.monotonic() - started
+                watched = time.monotonic() - started - healthy
+                answered = messages - remaining
                 print(
                     f"{messages} unanswered: first /healthz after {healthy:.2f} s "
-                    f"({left} unanswered, {not_enqueued} not yet enqueued); all answered after {drained:.1f} s "
-                    f"({messages / (drained - healthy):.0f} messages/s); "
-                    f"answers per message: {answers_per_message(name)}; left {remaining}"
+                    f"({left} unanswered, {not_enqueued} not yet enqueued then); "
+                    f"{answered} answered in the {watched:.0f} s after "
+                    f"({answered / watched:.1f} messages/s), {remaining} left; "
+                    f"answers per message: {answers_per_message(name)}"
                 )
             finally:
                 process.terminate()
@@ -147,6 +151,7 @@ def measure(messages: int, *, verbose: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    verbose = "-v" in sys.argv
-    for size in [arg for arg in sys.argv[1:] if arg != "-v"] or ["3000", "30000"]:
-        measure(int(size), verbose=verbose)
+    options = [arg for arg in sys.argv[1:] if arg.startswith("-")]
+    window = next((float(o.split("=")[1]) for o in options if o.startswith("--window=")), 1e9)
+    for size in [arg for arg in sys.argv[1:] if not arg.startswith("-")] or ["3000", "30000"]:
+        measure(int(size), window=window, verbose="-v" in options)

@@ -74,7 +74,8 @@ def _sqlite_system_engine(url: str) -> sa.Engine | None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = "IMMEDIATE"  # DBOS serialises its writers so
+        # As DBOS does: a writer takes the lock when it begins, waiting out the others.
+        dbapi_connection.isolation_level = "IMMEDIATE"
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA secure_delete=ON")
