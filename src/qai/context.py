@@ -13,17 +13,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic_ai.models import Model
 
 from qai.db import Database, create_database, migrate
+from qai.db.engine import make_private, sqlite_files, sqlite_path
 from qai.events import EventDispatch
-from qai.jobs import Background, Jobs, Periodic, Role
+from qai.jobs import Background, Jobs, Periodic, Role, system_database_file
 from qai.live import service as live
 from qai.live.hub import Hub
 from qai.llm import Models, choose_models
+from qai.projects import deletion
 from qai.runs import workflow
 from qai.runs.dispatch import RunDispatch
+from qai.runs.purge import ProjectPurge
 from qai.sandbox import SandboxManager, make_sandbox_manager
 from qai.settings import Settings
 from qai.workers.heartbeats import Heartbeat
@@ -65,16 +69,24 @@ class AppContext:
         ``small_model`` replace the models the settings name (tests script them)."""
         database = create_database(settings)
         jobs = Jobs(settings, role)
+        sandboxes = make_sandbox_manager(settings)
+        deletion.install(database, ProjectPurge(database, jobs, sandboxes))
         return cls(
             settings=settings,
             role=role,
             database=database,
-            sandboxes=make_sandbox_manager(settings),
+            sandboxes=sandboxes,
             jobs=jobs,
             hub=Hub(database, settings.live_poll_seconds),
             events=EventDispatch(database),
             models=choose_models(settings, main=model, small=small_model),
-            runs=RunDispatch(database, jobs, worker_dead_seconds=settings.worker_dead_seconds),
+            runs=RunDispatch(
+                database,
+                jobs,
+                worker_dead_seconds=settings.worker_dead_seconds,
+                batch_size=settings.repair_batch_size,
+                batch_pause_seconds=settings.repair_batch_pause_seconds,
+            ),
         )
 
     @property
@@ -83,9 +95,10 @@ class AppContext:
 
     async def start(self) -> None:
         """Migrate the database (if QAI_AUTO_MIGRATE), launch the durable runtime and, in a
-        process that executes runs, repair what earlier processes left and start the
-        heartbeat, the repair and the pruning of old live events."""
+        process that executes runs, start the heartbeat, the repair (whose first pass, at
+        once, gives what earlier processes left its runs) and the pruning of old live events."""
         settings = self.settings
+        self._make_data_private()
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, settings)
         for choice in (self.models.main, self.models.small):
@@ -106,7 +119,8 @@ class AppContext:
         for pending in self.events.take_undelivered():
             await self.runs.dispatch(pending)
         if self.executes:
-            await self.runs.repair()
+            # In the background, from the start: a backlog of unanswered messages must not keep
+            # the process from serving.
             repair = self.runs.periodic()
             self._background.start(
                 [
@@ -157,6 +171,17 @@ class AppContext:
             yield self
         finally:
             await self.close()
+
+    def _make_data_private(self) -> None:
+        """The data directory 0700 and the database files 0600, also those an earlier QAI
+        made with the default umask. The sandbox and template subtrees keep the modes their
+        own uids need; the directory above them keeps everyone else out."""
+        settings = self.settings
+        files: list[Path] = []
+        for path in (sqlite_path(settings.sqlalchemy_url), system_database_file(settings)):
+            if path is not None:
+                files += sqlite_files(path)
+        make_private(settings.data_dir, files)
 
     async def _prune_events(self) -> None:
         hours = self.settings.events_retention_hours

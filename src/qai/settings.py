@@ -222,6 +222,20 @@ class Settings(BaseSettings):
         "its runs, which go on from their last finished step. Workers check in every tenth of "
         "it, and at least every 30 s; give all workers sharing a database the same value.",
     )
+    repair_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Unanswered messages the repair gives their runs per batch, oldest first "
+        "(at start-up, in the background, and then every minute).",
+    )
+    repair_batch_pause_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        le=60,
+        description="Pause between two batches of the repair, so that a large backlog does not "
+        "hold up requests and the runs already queued.",
+    )
     queue_poll_seconds: float = Field(
         default=0.1,
         gt=0,

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from dbos import DBOS
+from dbos._error import DBOSNonExistentWorkflowError
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
@@ -21,6 +22,7 @@ from qai.messages.models import MessageType
 from qai.projects import service as projects
 from qai.runs import dispatch as run_dispatch
 from qai.runs import service as runs
+from qai.runs import workflow as run_workflow
 from qai.runs.models import RunStatus, StepOutcome
 from tests.agent.support import (
     StartWorker,
@@ -372,9 +374,14 @@ async def test_deleting_a_project_during_its_run_ends_the_run_quietly(
         await projects.delete_project(session, project_id)
     release.set()
 
-    workflow = await DBOS.retrieve_workflow_async(message_id)
-    async with asyncio.timeout(30):
-        assert await workflow.get_result(polling_interval_sec=0.05) is None
+    # The deletion cancelled the run and deleted DBOS's records of it (deleting deletes).
+    with pytest.raises(DBOSNonExistentWorkflowError):
+        await DBOS.retrieve_workflow_async(message_id)
+    environment = run_workflow.current()
+    assert environment is not None
+    if environment.in_flight:
+        _, running = await asyncio.wait(list(environment.in_flight), timeout=30)
+        assert not running, "the run went on after its project was deleted"
     async with db.read() as session:
         assert await runs.answer_of(session, message_id) is None
 

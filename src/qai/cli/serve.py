@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import os
 from types import FrameType
 
 import typer
@@ -13,6 +14,9 @@ from qai.jobs import Role
 from qai.settings import Settings, load_settings
 
 log = logging.getLogger("qai")
+
+# What QAI writes (its databases, DBOS's, logs, sandbox records) is for its own user alone.
+PRIVATE_UMASK = 0o077
 
 
 def is_loopback(host: str) -> bool:
@@ -54,6 +58,7 @@ def run_server(settings: Settings, *, role: Role) -> None:
     from qai.context import AppContext
     from qai.logs import configure_logging
 
+    os.umask(PRIVATE_UMASK)
     configure_logging(settings)
     context = AppContext.build(settings, role=role)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from qai.settings import Settings, load_settings
@@ -28,8 +29,10 @@ def worker() -> None:
     """Run a worker: it takes agent runs from the queue, at most QAI_WORKER_CONCURRENCY at a
     time (one per project). Use with `qai serve --no-worker`, or to add capacity; give each
     worker sharing a PostgreSQL its own QAI_WORKER_ID."""
+    from qai.cli.serve import PRIVATE_UMASK
     from qai.logs import configure_logging
 
+    os.umask(PRIVATE_UMASK)
     settings = load_settings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))

@@ -2,7 +2,8 @@
 
 The wiring root (``qai.context``) makes one :class:`Database` per process from the settings
 and passes it down; requests, jobs and CLI commands open their sessions on it. On SQLite it runs
-in WAL mode with a busy timeout and foreign keys on; on every engine, statements slower than the
+in WAL mode with a busy timeout, foreign keys and secure delete on (deleted rows are overwritten
+with zeros, see :meth:`Database.checkpoint`); on every engine, statements slower than the
 threshold are logged and counted.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -35,6 +37,14 @@ AnySelect = Select[*tuple[Any, ...]]
 Row = Any
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# The files SQLite keeps beside a database: its write-ahead log, its shared-memory index and,
+# outside WAL mode, its rollback journal.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
+# Readers holding an old snapshot keep a checkpoint from resetting the log: try a few times.
+CHECKPOINT_ATTEMPTS = 20
+CHECKPOINT_RETRY_SECONDS = 0.05
 
 
 @dataclass
@@ -94,6 +104,14 @@ class Database:
         _note_duration(self, sql, time.perf_counter() - started)
         return rows
 
+    async def checkpoint(self) -> bool:
+        """On SQLite, copy the write-ahead log into the database file and empty it (a deleted
+        row's old bytes stay in the log until then; secure delete has zeroed them in the file).
+        Returns whether the log was emptied (always True on other engines)."""
+        if sqlite_path(self.settings.sqlalchemy_url) is None:
+            return True
+        return await sqlite_checkpoint(self.engine)
+
     def pool_status(self) -> dict[str, int]:
         """Pool figures: configured size, connections checked out, overflow in use."""
         pool = self.engine.pool
@@ -120,6 +138,37 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(parsed.database)
 
 
+def sqlite_files(path: Path) -> list[Path]:
+    """A SQLite database's file and the side files SQLite keeps beside it."""
+    return [path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)]
+
+
+def make_private(directory: Path, files: Sequence[Path]) -> None:
+    """Make ``directory`` (created if missing) reachable by this process's user alone, and
+    each of ``files`` that exists readable by it alone: files an earlier QAI made with the
+    default umask (0644) included."""
+    directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    os.chmod(directory, PRIVATE_DIRECTORY)
+    for path in files:
+        try:
+            os.chmod(path, PRIVATE_FILE, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+
+
+async def sqlite_checkpoint(engine: AsyncEngine) -> bool:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` on ``engine``'s SQLite file, retried while readers
+    hold an older snapshot; whether the log was emptied."""
+    for _ in range(CHECKPOINT_ATTEMPTS):
+        async with engine.connect() as connection:
+            result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = result.scalar()
+        if not busy:
+            return True
+        await asyncio.sleep(CHECKPOINT_RETRY_SECONDS)
+    return False
+
+
 def create_database(settings: Settings) -> Database:
     url = settings.sqlalchemy_url
     path = sqlite_path(url)
@@ -130,7 +179,7 @@ def create_database(settings: Settings) -> Database:
     }
     reads: DriverReads | None = None
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
             echo=settings.db_echo,
@@ -242,6 +291,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # A deleted project's text must not stay in the file's free space (see checkpoint).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

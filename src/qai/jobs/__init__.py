@@ -5,7 +5,14 @@ workflow statuses, taking workflows over); :class:`Background` runs the periodic
 given.
 """
 
-from qai.jobs._dbos import TERMINAL_STATUSES, Jobs, Role
+from qai.jobs._dbos import TERMINAL_STATUSES, Jobs, Role, system_database_file
 from qai.jobs.periodic import Background, Periodic
 
-__all__ = ["TERMINAL_STATUSES", "Background", "Jobs", "Periodic", "Role"]
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Background",
+    "Jobs",
+    "Periodic",
+    "Role",
+    "system_database_file",
+]

@@ -14,6 +14,7 @@ from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.repository import MessageRow
 from qai.messages.rules import check_prompt
+from qai.projects.deletion import purge_after_commit
 from qai.projects.models import Project
 from qai.projects.names import random_project_name
 from qai.projects.repository import ProjectReads, ProjectRepository, ProjectRow
@@ -88,6 +89,9 @@ async def rename_project(session: AsyncSession, project_id: str, name: str) -> P
 
 
 async def delete_project(session: AsyncSession, project_id: str) -> None:
-    """Delete a project with its messages and fragments (the database cascades)."""
+    """Delete a project with its messages and fragments (the database cascades); once the
+    transaction commits, its runs' durable records and its sandboxes are purged (see
+    ``qai.projects.deletion``)."""
+    await purge_after_commit(session, project_id)
     if not await ProjectRepository(session).delete(project_id):
         raise ProjectNotFound()

@@ -4,8 +4,10 @@ the answer) it is owed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from qai.common.pagination import Cursor
 from qai.db import Database
 from qai.events import CodeAgentRun
 from qai.jobs import TERMINAL_STATUSES, Jobs, Periodic
@@ -33,10 +35,20 @@ def repair_seconds(dead_seconds: float) -> float:
 class RunDispatch:
     """Enqueues runs on ``jobs`` and repairs those left without one or without an answer."""
 
-    def __init__(self, database: Database, jobs: Jobs, *, worker_dead_seconds: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        jobs: Jobs,
+        *,
+        worker_dead_seconds: float,
+        batch_size: int,
+        batch_pause_seconds: float,
+    ) -> None:
         self.database = database
         self.jobs = jobs
         self.worker_dead_seconds = worker_dead_seconds
+        self.batch_size = batch_size
+        self.batch_pause_seconds = batch_pause_seconds
 
     async def enqueue(self, project_id: str, message_id: str) -> None:
         """Start the run of ``message_id`` (once, however often this is called)."""
@@ -64,15 +76,34 @@ class RunDispatch:
     async def repair(self) -> int:
         """Give every USER message still without an answer the run it is owed; returns how many
         messages needed one (enqueued, taken over from a dead worker, or answered with an error
-        after their run died)."""
+        after their run died).
+
+        The backlog goes in batches of ``batch_size``, oldest first, with a pause between two
+        batches: a start-up repair of thousands of messages runs beside the requests it would
+        otherwise hold up (each enqueue is a few statements on both databases)."""
         repaired = await take_over_dead_workers(
             self.database,
             self.jobs,
             dead_seconds=self.worker_dead_seconds,
             workflow_name=WORKFLOW_NAME,
         )
-        async with self.database.read() as session:
-            pending = await runs.unanswered(session)
+        after: Cursor | None = None
+        while True:
+            async with self.database.read() as session:
+                batch = await runs.unanswered(session, limit=self.batch_size, after=after)
+            if not batch:
+                break
+            repaired += await self._repair_batch([(m, p) for m, p, _ in batch])
+            if len(batch) < self.batch_size:
+                break
+            after = batch[-1][2]
+            await asyncio.sleep(self.batch_pause_seconds)
+        if repaired:
+            log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
+        return repaired
+
+    async def _repair_batch(self, pending: list[tuple[str, str]]) -> int:
+        repaired = 0
         statuses = await self.jobs.statuses([message_id for message_id, _ in pending])
         for message_id, project_id in pending:
             status = statuses[message_id]
@@ -82,18 +113,18 @@ class RunDispatch:
             elif status in TERMINAL_STATUSES:
                 await save(self.database, message_id, Failure(CRASHED))
                 repaired += 1
-        if repaired:
-            log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
         return repaired
 
     def periodic(self) -> Periodic:
-        """The repair, every minute (or half of QAI_WORKER_DEAD_SECONDS): takes over the runs
-        of dead workers and gives any USER message left without a run its run (an enqueue that
-        failed after its commit, e.g. while the durable-run database was down), so no message
-        waits for the next restart."""
+        """The repair, at once (what earlier processes left: the process serves meanwhile),
+        then every minute (or half of QAI_WORKER_DEAD_SECONDS): takes over the runs of dead
+        workers and gives any USER message left without a run its run (an enqueue that failed
+        after its commit, e.g. while the durable-run database was down), so no message waits
+        for the next restart."""
         return Periodic(
             name="repair",
             every_seconds=repair_seconds(self.worker_dead_seconds),
             work=self.repair,
             failure="could not look for messages left without a run",
+            first_after_seconds=0.0,
         )

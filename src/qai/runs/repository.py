@@ -177,11 +177,13 @@ class RunRepository:
         query = select(Run.status, func.count()).group_by(Run.status)
         return {status: int(count) for status, count in (await self.session.execute(query)).all()}
 
-    async def unanswered_user_messages(self) -> list[tuple[str, str]]:
-        """USER messages that have no run, or whose run has not answered yet, oldest first:
-        (message id, project id)."""
+    async def unanswered_user_messages(
+        self, *, limit: int, after: Cursor | None = None
+    ) -> list[tuple[str, str, Cursor]]:
+        """Up to ``limit`` USER messages that have no run, or whose run has not answered yet,
+        oldest first, after ``after``: (message id, project id, the message's place)."""
         query = (
-            select(Message.id, Message.project_id)
+            select(Message.id, Message.project_id, Message.created_at)
             .outerjoin(Run, Run.message_id == Message.id)
             .where(
                 Message.role == MessageRole.USER,
@@ -194,5 +196,13 @@ class RunRepository:
                 ),
             )
             .order_by(Message.created_at, Message.id)
+            .limit(limit)
         )
-        return [(row[0], row[1]) for row in (await self.session.execute(query)).all()]
+        if after is not None:
+            query = query.where(
+                tuple_(Message.created_at, Message.id) > tuple_(after.created_at, after.id)
+            )
+        return [
+            (row[0], row[1], Cursor(created_at=row[2], id=row[0]))
+            for row in (await self.session.execute(query)).all()
+        ]

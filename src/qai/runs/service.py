@@ -187,8 +187,12 @@ async def position_of(database: Database, message_id: str) -> int:
     return await RunReads(database).position_of(message_id)
 
 
-async def unanswered(session: AsyncSession) -> list[tuple[str, str]]:
-    return await RunRepository(session).unanswered_user_messages()
+async def unanswered(
+    session: AsyncSession, *, limit: int, after: Cursor | None = None
+) -> list[tuple[str, str, Cursor]]:
+    """Up to ``limit`` USER messages still without an answer, oldest first, after ``after``:
+    (message id, project id, where the next batch starts)."""
+    return await RunRepository(session).unanswered_user_messages(limit=limit, after=after)
 
 
 async def list_runs(
