@@ -146,3 +146,12 @@ async def test_the_filter_can_be_turned_off(tmp_path: Path) -> None:
         assert found["add_key"][1] != "EPERM", found
     finally:
         await manager.shutdown()
+
+
+async def test_commands_keep_default_signal_dispositions(sandbox: LocalSandbox) -> None:
+    # SigIgn is the mask of ignored signals: the filter's loader must not leave SIGPIPE (13)
+    # or SIGXFSZ (25) ignored, or `yes | head` and the file-size limit behave otherwise.
+    result = await sandbox.exec("grep SigIgn /proc/self/status; yes | head -n 1")
+    assert result.ok, result
+    ignored = int(result.stdout.split()[1], 16)
+    assert not ignored & (1 << (13 - 1) | 1 << (25 - 1)), result.stdout

@@ -153,10 +153,10 @@ def compile_bpf() -> bytes:
 
 # Run by the system's python3 inside the sandbox, after nsenter, as the sandbox user:
 # ``python3 -I -S -c LOADER <program> <argv...>`` installs the compiled program (what bwrap's
-# --seccomp does for the init) and execs argv. A command never runs unfiltered: any failure
-# exits before the exec.
+# --seccomp does for the init) and execs argv with the signal dispositions it was given. A
+# command never runs unfiltered: any failure exits before the exec.
 LOADER = """\
-import ctypes, os, sys
+import ctypes, os, signal, sys
 program = open(sys.argv[1], "rb").read()
 class Prog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
@@ -168,5 +168,8 @@ if libc.prctl(PR_SET_NO_NEW_PRIVS, ul(1), ul(0), ul(0), ul(0)) != 0 or libc.prct
     PR_SET_SECCOMP, ul(SECCOMP_MODE_FILTER), ctypes.byref(prog), ul(0), ul(0)
 ) != 0:
     sys.exit("qai: the seccomp filter could not be installed: " + os.strerror(ctypes.get_errno()))
+# Python ignores these at start, and an ignored signal stays ignored across exec.
+for number in (signal.SIGPIPE, signal.SIGXFSZ):
+    signal.signal(number, signal.SIG_DFL)
 os.execv(sys.argv[2], sys.argv[2:])
 """
