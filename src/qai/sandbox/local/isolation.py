@@ -249,8 +249,6 @@ class BwrapIsolation(Isolation):
 
     def check_seccomp(self) -> None:
         """Raise :class:`IsolationUnavailable` when the syscall filter cannot be applied."""
-        if seccomp.UNAVAILABLE is not None:
-            raise IsolationUnavailable(seccomp.UNAVAILABLE)
         if not Path(_PYTHON).exists():
             raise IsolationUnavailable(
                 f"the seccomp filter of sandbox commands is installed by {_PYTHON}: "
@@ -376,8 +374,7 @@ def write_etc_files(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)
     files: dict[str, bytes] = {name: text.encode() for name, text in ETC_FILES.items()}
-    if seccomp.UNAVAILABLE is None:
-        files[SECCOMP_FILE] = seccomp.compile_bpf()
+    files[SECCOMP_FILE] = seccomp.compile_bpf()
     for name, content in files.items():
         path = directory / name
         if not path.exists() or path.read_bytes() != content:

@@ -20,18 +20,9 @@ import errno
 import tempfile
 from collections.abc import Mapping
 
-try:
-    import pyseccomp as seccomp
-except RuntimeError:  # pyseccomp found no libseccomp on this machine
-    seccomp = None
-
-#: Why the filter cannot be built here, or None.
-UNAVAILABLE = (
-    "the sandbox syscall filter needs libseccomp: apt-get install libseccomp2, or set "
-    "QAI_SANDBOX_SECCOMP=false"
-    if seccomp is None
-    else None
-)
+# A ctypes binding that loads the system's libseccomp2 when imported (on Debian, apt itself
+# depends on that library, so every machine has it).
+import pyseccomp as seccomp
 
 # Each denied call, and why (docs/sandbox.md lists them).
 DENIED: Mapping[str, str] = {
@@ -126,7 +117,6 @@ NOT_IMPLEMENTED = ("clone3",)
 
 def build_filter() -> seccomp.SyscallFilter:
     """The profile as a libseccomp filter: allow all but what this module lists."""
-    assert seccomp is not None, UNAVAILABLE
     profile = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED:
         profile.add_rule(seccomp.ERRNO(errno.EPERM), name)
