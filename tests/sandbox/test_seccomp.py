@@ -155,3 +155,17 @@ async def test_commands_keep_default_signal_dispositions(sandbox: LocalSandbox) 
     assert result.ok, result
     ignored = int(result.stdout.split()[1], 16)
     assert not ignored & (1 << (13 - 1) | 1 << (25 - 1)), result.stdout
+
+
+async def test_modules_in_the_sandbox_directory_cannot_stop_the_loader(
+    sandbox: LocalSandbox,
+) -> None:
+    # The loader runs in /home/user before the filter is installed: a ctypes.py or signal.py
+    # there must not be what it imports.
+    hijack = "import os, sys; print('hijacked'); os.execv(sys.argv[2], sys.argv[2:])\n"
+    await sandbox.write_files({"ctypes.py": hijack, "signal.py": hijack})
+    try:
+        result = await sandbox.exec("grep '^Seccomp:' /proc/self/status")
+    finally:
+        await sandbox.exec("rm -f ctypes.py signal.py")
+    assert result.stdout == "Seccomp:\t2\n", result
