@@ -114,10 +114,23 @@ class Settings(BaseSettings):
         ),
     )
     sandbox_memory_mb: int = Field(
-        default=2048, ge=16, description="Private writable memory per sandbox process."
+        default=2048,
+        ge=16,
+        description=(
+            "Memory budget of a whole sandbox (all its processes, shared memory, /tmp and "
+            "/dev/shm) where QAI can give it a cgroup; always also the private writable memory "
+            "of each of its processes (RLIMIT_DATA), the only bound on hosts without cgroups."
+        ),
     )
     sandbox_cpu_seconds: int = Field(default=600, ge=1, description="CPU time per command.")
-    sandbox_max_processes: int = Field(default=256, ge=8, description="Processes per sandbox.")
+    sandbox_max_processes: int = Field(
+        default=256,
+        ge=8,
+        description=(
+            "Processes (threads included) per sandbox: its cgroup's pids.max where it has one, "
+            "and RLIMIT_NPROC of its uid."
+        ),
+    )
     sandbox_file_size_mb: int = Field(
         default=100, ge=1, description="Largest file a sandbox writes."
     )
@@ -127,7 +140,21 @@ class Settings(BaseSettings):
         description="Largest total size of a sandbox directory; a sandbox past it is stopped.",
     )
     sandbox_tmp_mb: int = Field(
-        default=256, ge=1, description="Size of a sandbox's private /tmp (memory-backed)."
+        default=256,
+        ge=1,
+        description="Size of a sandbox's private /tmp (memory-backed, within its memory budget).",
+    )
+    sandbox_shm_mb: int = Field(
+        default=64,
+        ge=1,
+        description="Size of a sandbox's /dev/shm (memory-backed, within its memory budget).",
+    )
+    sandbox_seccomp: bool = Field(
+        default=True,
+        description=(
+            "Apply the syscall filter of docs/sandbox.md to every sandbox process (bwrap "
+            "isolation only). Turn it off only to find out whether it is what breaks a tool."
+        ),
     )
     sandbox_command_timeout: float = Field(
         default=120.0, gt=0, description="Wall-clock seconds per command before it is killed."

@@ -13,6 +13,12 @@ bwrap mode, per sandbox (QAI runs as root):
   the sandbox user (uid 1000 inside, the sandbox's host uid outside), under ``prlimit``
   limits and a clean environment.
 
+The root bwrap builds is remounted read-only: only the sandbox directory, a sized ``/tmp`` and a
+sized ``/dev/shm`` are writable. Where the host has cgroups (:mod:`.cgroups`), the init and every
+command join the sandbox's cgroup before they exec, which bounds the memory (shared memory and
+tmpfs included) and the processes of the whole sandbox; the syscall filter (:mod:`.seccomp`)
+goes to bwrap for the init and to a loader run after nsenter for each command.
+
 The host uid is what makes the process limit bind (RLIMIT_NPROC counts the processes of a uid
 and does not bind root) and keeps one sandbox's processes from counting against another's.
 """
@@ -29,6 +35,8 @@ from pathlib import Path
 
 from qai.sandbox._errors import IsolationUnavailable
 from qai.sandbox._model import WORKDIR
+from qai.sandbox.local import seccomp
+from qai.sandbox.local.cgroups import Budget, Cgroups, join_argv
 
 logger = logging.getLogger("qai.sandbox")
 
@@ -76,6 +84,12 @@ _SYSTEM_RO = (
     "/etc/mime.types",
 )
 _NETWORK_RO = ("/etc/resolv.conf", "/etc/gai.conf")
+
+# The compiled seccomp program, beside the ETC_FILES, and where the loader of commands reads it.
+SECCOMP_FILE = "seccomp.bpf"
+_SECCOMP_INSIDE = "/etc/qai-seccomp.bpf"
+# The interpreter that runs seccomp.LOADER inside the sandbox (the system's, under /usr).
+_PYTHON = "/usr/bin/python3"
 
 # Run by `sh -c` as root in the launch's private mount namespace: bind each source given
 # before "--" onto /mnt/<index> (a fresh tmpfs, so the host's /mnt is untouched), then exec
@@ -128,7 +142,10 @@ class InitSpec:
     uid: int | None
     network: bool
     tmp_bytes: int
+    shm_bytes: int
+    seccomp: bool
     info_fd: int | None = None  # bwrap writes the init's pid there, as JSON
+    cgroup_procs: tuple[Path, ...] = ()  # the init joins these cgroups first (Isolation.confine)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -146,6 +163,17 @@ class Isolation:
 
     def check(self) -> None:
         """Raise :class:`IsolationUnavailable` when sandboxes cannot be started here."""
+
+    def check_seccomp(self) -> None:
+        """Raise :class:`IsolationUnavailable` when the syscall filter cannot be applied."""
+
+    def confine(self, uid: int | None, budget: Budget) -> tuple[Path, ...]:
+        """Make the cgroup of the sandbox of host ``uid``; return what its init joins (nothing
+        where the host gives no cgroup: then the rlimits alone bound it)."""
+        return ()
+
+    def release(self, uid: int | None) -> None:
+        """After the sandbox of ``uid`` stopped: kill what is left in its cgroup, remove it."""
 
     def init_argv(self, spec: InitSpec) -> list[str]:
         raise NotImplementedError
@@ -175,7 +203,12 @@ class BwrapIsolation(Isolation):
 
     def __init__(self) -> None:
         self._checked = False
-        self._tmp_size = False
+        self._cgroups: Cgroups | None = None
+
+    @property
+    def cgroups(self) -> Cgroups | None:
+        """The host's cgroups sandboxes get (None: none; known after :meth:`check`)."""
+        return self._cgroups
 
     def check(self) -> None:
         if self._checked:
@@ -198,8 +231,47 @@ class BwrapIsolation(Isolation):
                 f"sandboxes need {', '.join(missing)} from util-linux: apt-get install util-linux"
             )
         usage = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, check=False)
-        self._tmp_size = "--size" in usage.stdout
+        if "--size" not in usage.stdout or "--seccomp" not in usage.stdout:
+            raise IsolationUnavailable(
+                "sandboxes need bubblewrap 0.5 or later (for --size and --seccomp): upgrade "
+                "bubblewrap"
+            )
+        self._cgroups, reason = Cgroups.detect()
+        if self._cgroups is None:
+            logger.warning(
+                "sandboxes get no cgroup (%s): each process is bounded by its rlimits only, "
+                "not the sandbox as a whole (see docs/sandbox.md)",
+                reason,
+            )
+        else:
+            logger.info("sandboxes get a cgroup %s memory and pids budget", self._cgroups.version)
         self._checked = True
+
+    def check_seccomp(self) -> None:
+        """Raise :class:`IsolationUnavailable` when the syscall filter cannot be applied."""
+        if not Path(_PYTHON).exists():
+            raise IsolationUnavailable(
+                f"the seccomp filter of sandbox commands is installed by {_PYTHON}: "
+                "apt-get install python3, or set QAI_SANDBOX_SECCOMP=false"
+            )
+
+    def confine(self, uid: int | None, budget: Budget) -> tuple[Path, ...]:
+        if self._cgroups is None or uid is None:
+            return ()
+        try:
+            return tuple(self._cgroups.create(uid, budget))
+        except OSError as error:
+            logger.warning(
+                "the cgroup of the sandbox of uid %s could not be made (%s): its processes "
+                "are bounded by their rlimits only",
+                uid,
+                error,
+            )
+            return ()
+
+    def release(self, uid: int | None) -> None:
+        if self._cgroups is not None and uid is not None:
+            self._cgroups.remove(uid)
 
     def init_argv(self, spec: InitSpec) -> list[str]:
         assert spec.uid is not None
@@ -224,35 +296,67 @@ class BwrapIsolation(Isolation):
             bwrap += ["--ro-bind-try", path, path]
         for name in sorted(ETC_FILES):
             bwrap += ["--ro-bind", f"/mnt/1/{name}", f"/etc/{name}"]
-        bwrap += ["--proc", "/proc", "--dev", "/dev"]
-        if self._tmp_size:
-            bwrap += ["--size", str(spec.tmp_bytes)]
-        bwrap += ["--tmpfs", "/tmp", "--bind", "/mnt/0", WORKDIR]
+        if spec.seccomp:
+            bwrap += ["--ro-bind", f"/mnt/1/{SECCOMP_FILE}", _SECCOMP_INSIDE]
+        # Every writable place is a sized tmpfs or the sandbox directory: bwrap's own root and
+        # /dev are tmpfs without a size, so both are made read-only once they are built.
+        bwrap += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(spec.shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--size", str(spec.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+            "--bind", "/mnt/0", WORKDIR,
+        ]  # fmt: skip
         if spec.cached is not None:
             bwrap += ["--ro-bind", "/mnt/2", f"{WORKDIR}/{spec.cached.name}"]
+        bwrap += ["--remount-ro", "/dev", "--remount-ro", "/"]
         bwrap += ["--chdir", WORKDIR, "--clearenv"]
         for key, value in BASE_ENV.items():
             bwrap += ["--setenv", key, value]
         if spec.info_fd is not None:
             bwrap += ["--info-fd", str(spec.info_fd)]
+        # bwrap reads the program from a descriptor: a shell opens it (on a number the info
+        # descriptor does not use) and execs bwrap, as the sandbox's uid, in the staged mounts.
+        load = []
+        if spec.seccomp:
+            fd = 4 if spec.info_fd == 3 else 3
+            bwrap += ["--seccomp", str(fd)]
+            load = ["/bin/sh", "-c", f'exec "$@" {fd}< /mnt/1/{SECCOMP_FILE}', "qai-seccomp"]
         bwrap += ["--", "/bin/sh", "-c", _INIT]
         return [
+            *join_argv(spec.cgroup_procs),
             "unshare", "--mount", "--propagation", "private", "--",
             "/bin/sh", "-c", _STAGE_SCRIPT, "qai-stage", *map(str, sources), "--",
             "setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups", "--",
-            *bwrap,
+            *load, *bwrap,
         ]  # fmt: skip
 
     def command_argv(
         self, init_pid: int, argv: Sequence[str], env: Mapping[str, str], limits: Limits
     ) -> list[str]:
+        # A command gets what its sandbox's init got: its cgroup, and its syscall filter
+        # (installed after nsenter, which needs setns and chroot itself).
+        procs = self._cgroups.procs_of(init_pid) if self._cgroups is not None else None
+        load = []
+        if is_filtered(init_pid):
+            load = [_PYTHON, "-I", "-S", "-c", seccomp.LOADER, _SECCOMP_INSIDE]
         return [
+            *join_argv(procs or ()),
             *limits.prlimit(),
             "nsenter", "--target", str(init_pid),
             "--user", "--mount", "--net", "--pid", "--ipc", "--uts", "--cgroup",
             "--root", "--wd", f"--setuid={INNER_ID}", f"--setgid={INNER_ID}", "--",
-            *_env_argv(env), *argv,
+            *load, *_env_argv(env), *argv,
         ]  # fmt: skip
+
+
+def is_filtered(pid: int) -> bool:
+    """Whether process ``pid`` runs under a seccomp filter."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as file:
+            lines = file.readlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # gone: nsenter fails to enter it, nothing runs
+    return any(line.split()[1:2] != [b"0"] for line in lines if line.startswith(b"Seccomp:"))
 
 
 def make_isolation(kind: str) -> Isolation:
@@ -266,10 +370,13 @@ def make_isolation(kind: str) -> Isolation:
 
 
 def write_etc_files(directory: Path) -> None:
+    """Write the files every sandbox reads (and the compiled seccomp profile) to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)
-    for name, text in ETC_FILES.items():
+    files: dict[str, bytes] = {name: text.encode() for name, text in ETC_FILES.items()}
+    files[SECCOMP_FILE] = seccomp.compile_bpf()
+    for name, content in files.items():
         path = directory / name
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+        if not path.exists() or path.read_bytes() != content:
+            path.write_bytes(content)
         os.chmod(path, 0o644)

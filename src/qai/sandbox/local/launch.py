@@ -13,6 +13,7 @@ from pathlib import Path
 from qai.sandbox._errors import SandboxError
 from qai.sandbox._model import SandboxStatus
 from qai.sandbox._templates import Template
+from qai.sandbox.local.cgroups import Budget
 from qai.sandbox.local.context import Context
 from qai.sandbox.local.files import chown_tree, copy_starter, owner_of, write_file
 from qai.sandbox.local.isolation import HOST_ENV, InitSpec
@@ -58,15 +59,23 @@ class Launcher:
         shares_host_net = isolation.name == "none" or context.settings.sandbox_network
         host_port = _free_port() if shares_host_net and template.port else None
         bwrap = context.bwrap
+        settings = context.settings
+        if bwrap and settings.sandbox_seccomp:
+            isolation.check_seccomp()
+        budget = Budget(settings.sandbox_memory_mb << 20, settings.sandbox_max_processes)
+        cgroup_procs = await asyncio.to_thread(isolation.confine, uid, budget)
         info_read, info_write = os.pipe() if bwrap else (-1, -1)
         spec = InitSpec(
             workspace=workspace,
             etc_dir=registry.etc,
             cached=cached,
             uid=uid,
-            network=context.settings.sandbox_network,
-            tmp_bytes=context.settings.sandbox_tmp_mb << 20,
+            network=settings.sandbox_network,
+            tmp_bytes=settings.sandbox_tmp_mb << 20,
+            shm_bytes=settings.sandbox_shm_mb << 20,
+            seccomp=bwrap and settings.sandbox_seccomp,
             info_fd=info_write if bwrap else None,
+            cgroup_procs=cgroup_procs,
         )
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
@@ -85,6 +94,7 @@ class Launcher:
             for fd in (out_read, err_read, info_read):
                 if fd >= 0:
                     os.close(fd)
+            await asyncio.to_thread(isolation.release, uid)
             raise
         finally:
             for fd in (out_write, err_write, info_write):
@@ -98,6 +108,7 @@ class Launcher:
             await launcher.wait()
             if uid is not None:
                 await asyncio.to_thread(kill_uid, uid)
+            await asyncio.to_thread(isolation.release, uid)
             raise
         init = read_stat(init_pid)
         record = Record(

@@ -260,6 +260,7 @@ class LocalSandbox(Sandbox):
             await owned.server.wait()
         if record.uid is not None:
             await asyncio.to_thread(kill_uid, record.uid)
+        await asyncio.to_thread(self._context.isolation.release, record.uid)
 
     async def release(self, *, delete_files: bool) -> None:
         """After :meth:`kill`: STOPPED; its record, locks and (``delete_files``) directory go."""
