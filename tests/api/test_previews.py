@@ -13,6 +13,7 @@ from qai.messages.service import FragmentDraft, save_assistant_result
 from qai.projects.service import create_project_with_first_message
 from qai.settings import Settings
 from tests.live import live_server
+from tests.needs import require_bwrap
 
 
 async def store_fragment(settings: Settings, page: str) -> str:
@@ -53,6 +54,7 @@ def fetch_preview(port: int, name: str, path: str = "/", timeout: float = 60.0) 
 def test_a_fragment_preview_is_rebuilt_from_the_database(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
+    require_bwrap()  # the server's sandboxes are isolated, as in production
     page = "<!doctype html><title>t</title><h1>Hello from the stored fragment</h1>"
     fragment_id = asyncio.run(store_fragment(settings, page))
     with live_server(database_url, tmp_path / "data") as server:
