@@ -17,7 +17,14 @@ from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.settings import Settings
 from qai.web._download import archive_name, zip_files
-from qai.web._render import file_tree, main_file, relative_age, safe_relative_path
+from qai.web._render import (
+    file_tree,
+    highlight_file,
+    main_file,
+    markdown,
+    relative_age,
+    safe_relative_path,
+)
 from tests.web.conftest import (
     KANBAN_FILES,
     answer,
@@ -362,3 +369,24 @@ def test_file_tree_and_main_file() -> None:
 def test_relative_age(seconds: int, said: str) -> None:
     now = datetime(2026, 1, 1, 12, 0, 0)
     assert relative_age(now - timedelta(seconds=seconds), now) == said
+
+
+TSX_PAGE = """"use client";
+import { useState } from "react";
+
+type Expense = { id: number; label: string; amount: number };
+
+export default function Page() {
+  const [expenses, setExpenses] = useState<Expense[]>([]);
+  const totals: Record<string, number> = {};
+  return <main className="p-4">{expenses.map((e) => <p key={e.id}>{e.label}</p>)}</main>;
+}
+"""
+
+
+def test_the_code_view_does_not_mark_valid_tsx_as_errors() -> None:
+    for path in ("app/page.tsx", "app/page.jsx", "lib/totals.ts"):
+        shown = str(highlight_file(path, TSX_PAGE))
+        assert 'class="err"' not in shown, path
+        assert "useState" in shown
+    assert 'class="err"' not in str(markdown(f"```tsx\n{TSX_PAGE}```"))
