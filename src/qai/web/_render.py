@@ -38,9 +38,11 @@ class _NoErrorMarks(Filter):
     (``useState<Expense[]>()``, ``Record<K, V>``) for tags and mark what follows as errors: a
     code view must not call valid code wrong, so what a lexer cannot place is shown plain."""
 
-    def filter(self, lexer: Lexer, stream: Iterable[tuple[_TokenType, str]]) -> Iterator[Any]:
+    def filter(
+        self, lexer: Lexer | None, stream: Iterable[tuple[_TokenType, str]]
+    ) -> Iterator[tuple[_TokenType, str]]:
         for kind, value in stream:
-            yield (Text if kind in Error else kind), value
+            yield (Text if Error in kind.split() else kind), value
 
 
 # --- Markdown -------------------------------------------------------------------------------
