@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
+
+from qai.sandbox import TEMPLATES
 
 # CI runs the sandbox tests whenever it runs the PostgreSQL ones (see tests/sandbox/conftest.py).
 REQUIRE_BWRAP = any(
@@ -30,3 +33,14 @@ def require_bwrap() -> None:
     else:
         return
     missing(reason, required=REQUIRE_BWRAP, variable="QAI_TEST_REQUIRE_BWRAP")
+
+
+def mark_prepared(data_dir: Path, template: str) -> Path:
+    """Make ``template`` count as prepared in ``data_dir`` (its cache's marker, no install): for
+    tests of what is offered and accepted, not of running the template."""
+    found = TEMPLATES[template]
+    cache = found.cache_dir(data_dir)
+    assert cache is not None and found.cached is not None
+    (cache / found.cached).mkdir(parents=True, exist_ok=True)
+    (cache / ".complete").touch()
+    return cache
