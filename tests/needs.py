@@ -40,7 +40,8 @@ def mark_prepared(data_dir: Path, template: str) -> Path:
     tests of what is offered and accepted, not of running the template."""
     found = TEMPLATES[template]
     cache = found.cache_dir(data_dir)
-    assert cache is not None and found.cached is not None
+    assert cache is not None
+    assert found.cached is not None
     (cache / found.cached).mkdir(parents=True, exist_ok=True)
     (cache / ".complete").touch()
     return cache
