@@ -343,8 +343,8 @@ async def _build(
     note = left_out_note(kept.left_out, limits)
     if note is not None:
         log.info("run %s left %d files out of its version", run_id, len(kept.left_out))
-    if not kept.files:
-        return Failure(f"{NOTHING_KEPT} {note}", usage)
+        if not kept.files:
+            return Failure(f"{NOTHING_KEPT} {note}", usage)
     title, reply = await name_and_reply(
         models.small.model, models.request_settings, start.prompt, result.summary
     )
