@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import sys
 import threading
 import time
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
+from dbos import DBOS
 
 from qai.settings import Settings
 
@@ -113,6 +115,27 @@ class AccessLog:
             self.flush()
 
 
+class CancelledStepLine(logging.Filter):
+    """DBOS warns of a cancelled step with the repr of its call, arguments included: for a
+    model request that is the whole conversation, the prompt several times over (one Ctrl-C
+    during a run logged a 23 KB line). Keep the function's name and the run's id instead."""
+
+    PREFIX = "Asyncio task cancelled for workflow or step "
+    FUNCTION = re.compile(r"<function ([\w.<>]+) at 0x")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(self.PREFIX):
+            found = self.FUNCTION.search(message)
+            record.msg = "%s%s (workflow %s)"
+            record.args = (
+                self.PREFIX,
+                found.group(1) if found else "(a callable)",
+                DBOS.workflow_id or "unknown",
+            )
+        return True
+
+
 _access_log: AccessLog | None = None
 
 
@@ -129,7 +152,11 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(settings.log_level.upper())
+    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    # Libraries (DBOS's schema migrations, uvicorn's start-up chatter...) speak at WARNING and
+    # above unless QAI is asked for debug logs; QAI's own loggers use the level asked for.
+    root.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+    logging.getLogger("qai").setLevel(level)
     global _access_log
     if _access_log is not None:
         _access_log.flush()
@@ -138,3 +165,6 @@ def configure_logging(settings: Settings) -> None:
     )
     for noisy in ("uvicorn.access", "httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    dbos = logging.getLogger("dbos")
+    if not any(isinstance(f, CancelledStepLine) for f in dbos.filters):
+        dbos.addFilter(CancelledStepLine())

@@ -217,6 +217,26 @@ class Settings(BaseSettings):
     memory_chars: int = Field(
         default=20_000, ge=0, description="Conversation history the model sees, in characters."
     )
+    fragment_max_bytes: int = Field(
+        default=10_000_000,
+        ge=1024,
+        description=(
+            "Largest total size (UTF-8 bytes) of the files a version keeps; files past it are "
+            "left out, and the answer says which."
+        ),
+    )
+    fragment_max_files: int = Field(
+        default=1000, ge=1, description="Most files a version keeps; the rest are left out."
+    )
+    fragment_max_file_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_048_576,
+        description=(
+            "Largest file (UTF-8 bytes) a version keeps; larger ones, and binary files (NUL "
+            "bytes or not UTF-8), are left out. At most 1 MiB, what a sandbox read returns."
+        ),
+    )
 
     # --- model providers, workers, live events (owned by qai.llm / qai.jobs / qai.live) --------
     openai_base_url: str | None = Field(

@@ -116,6 +116,8 @@ def test_paths_lose_their_leading_dot_slash() -> None:
 
 def test_model_choice_explains_what_to_set() -> None:
     assert choose_model(load_settings()).problem == NO_MODEL_CONFIGURED
+    assert "`make serve`" in NO_MODEL_CONFIGURED  # the command a checkout's user has
+    assert "`qai serve`" in NO_MODEL_CONFIGURED
     assert choose_model(load_settings(), small=True).problem is None
     bad = choose_model(load_settings(model="gpt-4.1"))
     assert bad.model is None

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from qai.db import Database
+from qai.settings import Settings
+from tests.needs import mark_prepared
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -45,7 +47,8 @@ async def test_create_project_answers_201_and_starts_a_run(client: httpx.AsyncCl
     assert messages["nextCursor"] is None
 
 
-async def test_create_with_template(client: httpx.AsyncClient) -> None:
+async def test_create_with_template(client: httpx.AsyncClient, settings: Settings) -> None:
+    mark_prepared(settings.data_dir, "nextjs")  # an unprepared one is refused (test_templates)
     project = await create(client, "a landing page", template="nextjs")
     assert project["template"] == "nextjs"
     fetched = (await client.get(f"/api/projects/{project['id']}")).json()

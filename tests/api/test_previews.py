@@ -11,8 +11,10 @@ import httpx
 from qai.db import create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
 from qai.projects.service import create_project_with_first_message
+from qai.sandbox.preview import pages
 from qai.settings import Settings
 from tests.live import live_server
+from tests.needs import require_bwrap
 
 
 async def store_fragment(settings: Settings, page: str) -> str:
@@ -53,6 +55,7 @@ def fetch_preview(port: int, name: str, path: str = "/", timeout: float = 60.0) 
 def test_a_fragment_preview_is_rebuilt_from_the_database(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
+    require_bwrap()  # the server's sandboxes are isolated, as in production
     page = "<!doctype html><title>t</title><h1>Hello from the stored fragment</h1>"
     fragment_id = asyncio.run(store_fragment(settings, page))
     with live_server(database_url, tmp_path / "data") as server:
@@ -71,3 +74,24 @@ def test_a_fragment_preview_is_rebuilt_from_the_database(
         again = fetch_preview(server.port, fragment_id)
         assert again.status_code == 200
         assert "Hello from the stored fragment" in again.text
+
+
+def test_status_pages_show_log_lines_without_terminal_escape_codes() -> None:
+    # What `next dev` writes: colours, bold, a window title, a cursor that hides and shows.
+    lines = [
+        "\x1b]0;next-server (v15.0.0)\x07\x1b[?25l   \x1b[1m\x1b[38;2;173;127;168m▲ Next.js 15\x1b[39m\x1b[22m",
+        " \x1b[32m\x1b[1m✓\x1b[22m\x1b[39m Ready in 2.1s\x1b[?25h",
+        "\x1b[31mError:\x1b[0m port\ttaken\x07",
+    ]
+    for page in (
+        pages.starting("a-sandbox", "nextjs", lines),
+        pages.failed("a-sandbox", "\x1b[31mexited with code 1\x1b[0m", lines),
+    ):
+        assert "\x1b" not in page
+        assert "\x07" not in page
+        assert "▲ Next.js 15" in page
+        assert "✓ Ready in 2.1s" in page
+        assert "Error: port\ttaken" in page
+    assert "a-sandbox</code>: exited with code 1." in pages.failed(
+        "a-sandbox", "\x1b[31mexited with code 1\x1b[0m", []
+    )

@@ -142,7 +142,11 @@ async def test_the_event_stream_replays_resumes_and_goes_live(
     assert kinds.count("run.step") == 4  # two tool calls, each started then finished
     answer = next(event for event in replayed if is_answer(event))
     assert answer.data["type"] == "RESULT"
-    assert answer.data["fragment"]["files"] == {"index.html": PAGE}
+    # Events carry no files (a version's whole source); the fragment is fetched by id.
+    assert answer.data["fragment"]["files"] == {}
+    assert answer.data["fragment"]["filesOmitted"] is True
+    fragment = await client.get(f"/api/fragments/{answer.data['fragment']['id']}")
+    assert fragment.json()["files"] == {"index.html": PAGE}
     ids = [event.id for event in replayed[1:]]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.live import LiveServer, live_server
+from tests.needs import missing
 
 CHROMIUM = Path(os.environ.get("QAI_TEST_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("QAI_TEST_REQUIRE_BROWSER") == "1"
@@ -40,12 +40,10 @@ def preview_is_served(server: LiveServer, sandbox_url: str) -> bool:
 
 def require_chromium() -> None:
     """Skip without Chromium, unless QAI_TEST_REQUIRE_BROWSER=1 (CI), where that fails."""
-    if CHROMIUM.exists():
+    if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
         return
     message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-    if REQUIRE_BROWSER:
-        pytest.fail(f"QAI_TEST_REQUIRE_BROWSER=1 but {message}")
-    pytest.skip(message)
+    missing(message, required=REQUIRE_BROWSER, variable="QAI_TEST_REQUIRE_BROWSER")
 
 
 @contextmanager

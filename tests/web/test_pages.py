@@ -9,13 +9,22 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from qai.db import Database
+from qai.db import Database, utcnow
+from qai.projects.models import Project
 from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.settings import Settings
 from qai.web._download import archive_name, zip_files
-from qai.web._render import file_tree, main_file, relative_age, safe_relative_path
+from qai.web._render import (
+    file_tree,
+    highlight_file,
+    main_file,
+    markdown,
+    relative_age,
+    safe_relative_path,
+)
 from tests.web.conftest import (
     KANBAN_FILES,
     answer,
@@ -47,6 +56,9 @@ async def test_home_when_empty_says_so_and_how_to_set_a_model(client: httpx.Asyn
     assert "No model configured" in page
     assert "QAI_MODEL=openai:gpt-4.1" in page
     assert "QAI_MODEL=ollama:&lt;model&gt;" in page
+    # `make serve` users have no `qai` on PATH: both commands are named.
+    assert "OPENAI_API_KEY=sk-... make serve" in page
+    assert "<code>qai serve</code>" in page
     for label in TEMPLATE_LABELS:
         assert f">{label}</button>" in page
     assert 'for="prompt"' in page  # the prompt box has a label
@@ -75,6 +87,22 @@ async def test_home_lists_projects_newest_first_in_pages(
     rest = re.findall(r'<span class="project-name">([^<]+)</span>', more.text)
     assert rest == [p.name for p in reversed(made[:3])]
     assert "QAI-Next-Cursor" not in more.headers
+
+
+async def test_home_shows_when_each_project_was_created(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    # The list is sorted by creation: the age beside each project is its creation's, said so,
+    # even when the project changed since.
+    project = await make_project(database, "an older app")
+    async with database.session() as session:
+        await session.execute(
+            update(Project)
+            .where(Project.id == project.id)
+            .values(created_at=utcnow() - timedelta(days=3), updated_at=utcnow())
+        )
+    page = (await client.get("/")).text
+    assert re.search(r'created <time datetime="[^"]+" data-relative>3 days ago</time>', page)
 
 
 async def test_home_with_a_bad_cursor_is_a_page_that_says_so(client: httpx.AsyncClient) -> None:
@@ -341,3 +369,24 @@ def test_file_tree_and_main_file() -> None:
 def test_relative_age(seconds: int, said: str) -> None:
     now = datetime(2026, 1, 1, 12, 0, 0)
     assert relative_age(now - timedelta(seconds=seconds), now) == said
+
+
+TSX_PAGE = """"use client";
+import { useState } from "react";
+
+type Expense = { id: number; label: string; amount: number };
+
+export default function Page() {
+  const [expenses, setExpenses] = useState<Expense[]>([]);
+  const totals: Record<string, number> = {};
+  return <main className="p-4">{expenses.map((e) => <p key={e.id}>{e.label}</p>)}</main>;
+}
+"""
+
+
+def test_the_code_view_does_not_mark_valid_tsx_as_errors() -> None:
+    for path in ("app/page.tsx", "app/page.jsx", "lib/totals.ts"):
+        shown = str(highlight_file(path, TSX_PAGE))
+        assert 'class="err"' not in shown, path
+        assert "useState" in shown
+    assert 'class="err"' not in str(markdown(f"```tsx\n{TSX_PAGE}```"))

@@ -6,6 +6,7 @@ import typer
 
 from qai.cli._output import age, print_json, print_table
 from qai.client import Client
+from qai.messages.rules import MessageRole
 
 UrlOption = typer.Option(
     None, "--url", envvar="QAI_URL", help="QAI server [http://127.0.0.1:8000]."
@@ -120,7 +121,11 @@ def list_messages(
     url: str | None = UrlOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """List a project's messages, oldest first."""
+    """List a project's messages, oldest first.
+
+    A USER message's type is RESULT, the original app's convention: the type tells an
+    ASSISTANT answer's RESULT from its ERROR.
+    """
     with Client(url) as client:
         page = client.list_messages(project_id, limit=limit, cursor=cursor)
     if as_json:
@@ -142,6 +147,11 @@ def list_messages(
             for m in page.items
         ],
     )
+    if any(m.role is MessageRole.USER for m in page.items):
+        typer.echo(
+            "\nUSER messages have type RESULT, as in the original app; the type tells an "
+            "answer's RESULT from its ERROR."
+        )
     if page.next_cursor:
         typer.echo(f"\nmore: qai messages list {project_id} --cursor {page.next_cursor}")
 

@@ -65,8 +65,13 @@ def _info_dict(info: SandboxInfo) -> dict[str, Any]:
 
 @app.command("list")
 def list_sandboxes(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List the running sandboxes, whichever QAI process started them."""
-    infos = _run(lambda manager: manager.list())
+    """List the running sandboxes, whichever QAI process started them.
+
+    Preview addresses carry this shell's QAI_PORT (8000 unless set): export the port the
+    server runs on, or read the address off the server's pages.
+    """
+    settings = load_settings()
+    infos = _run(lambda manager: manager.list(), settings)
     if as_json:
         typer.echo(json.dumps([_info_dict(info) for info in infos], indent=2))
         return
@@ -92,6 +97,12 @@ def list_sandboxes(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)
             + "  "
             + row[-1]
         )
+    # The port a preview is served on is the server's; this command only knows its own settings.
+    typer.secho(
+        f"Preview addresses use port {settings.port} (QAI_PORT in this shell); a server on "
+        "another port serves them on its own: export its QAI_PORT to list them right.",
+        err=True,
+    )
 
 
 def _read_directory(source: Path) -> dict[str, str]:

@@ -13,7 +13,8 @@ from qai.settings import Settings
 
 NO_MODEL_CONFIGURED = (
     "No model configured: set QAI_MODEL=openai:gpt-4.1 and OPENAI_API_KEY, or "
-    "QAI_MODEL=ollama:<model> with a running Ollama (see docs/models.md)."
+    "QAI_MODEL=ollama:<model> with a running Ollama, then restart QAI (`make serve` in a "
+    "checkout, `qai serve` where QAI is installed; see docs/models.md)."
 )
 
 SUPPORTED_PROVIDERS = ("openai", "openai-chat", "anthropic", "ollama")

@@ -12,6 +12,8 @@ from qai.errors import BadRequest
 PROMPT_MAX = 1000
 PROMPT_REQUIRED = "Prompt is required"
 PROMPT_TOO_LONG = f"Prompt must be less than {PROMPT_MAX} characters"
+# PostgreSQL text cannot hold NUL, and no one types it: refused alike on both engines.
+PROMPT_HAS_NUL = "Prompt must not contain NUL characters"
 
 
 class MessageRole(StrEnum):
@@ -30,4 +32,6 @@ def check_prompt(value: str) -> str:
         raise BadRequest(PROMPT_REQUIRED, issues=[{"path": ["value"], "message": PROMPT_REQUIRED}])
     if len(value) > PROMPT_MAX:
         raise BadRequest(PROMPT_TOO_LONG, issues=[{"path": ["value"], "message": PROMPT_TOO_LONG}])
+    if "\x00" in value:
+        raise BadRequest(PROMPT_HAS_NUL, issues=[{"path": ["value"], "message": PROMPT_HAS_NUL}])
     return value

@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from qai.common.schemas import Input, Schema, Timestamp
 from qai.messages.rules import (
+    PROMPT_HAS_NUL,
     PROMPT_MAX,
     PROMPT_REQUIRED,
     PROMPT_TOO_LONG,
@@ -22,6 +23,8 @@ def _prompt(value: str) -> str:
         raise PydanticCustomError("prompt_required", PROMPT_REQUIRED)
     if len(value) > PROMPT_MAX:
         raise PydanticCustomError("prompt_too_long", PROMPT_TOO_LONG)
+    if "\x00" in value:
+        raise PydanticCustomError("prompt_has_nul", PROMPT_HAS_NUL)
     return value
 
 

@@ -18,6 +18,8 @@ from qai.messages.schemas import MessagePage
 from qai.projects import service
 from qai.projects.encode import project_json, project_page_json
 from qai.projects.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectRename
+from qai.sandbox import TemplateNotPrepared, get_template
+from qai.settings import Settings
 
 router = APIRouter()
 
@@ -54,11 +56,26 @@ async def list_projects(
     responses=errors(400, 413),
 )
 async def create_project(body: ProjectCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
+    template = body.template or settings.default_template
+    _check_prepared(template, settings)
     async with db.session() as session:
         project, _ = await service.create_project_with_first_message(
-            session, body.value, template=body.template or settings.default_template
+            session, body.value, template=template
         )
     return json_response(project_json(project), status.HTTP_201_CREATED)
+
+
+def _check_prepared(template: str, settings: Settings) -> None:
+    """A template whose dependencies are not installed is refused before a run can fail on it."""
+    try:
+        get_template(template).cached_path(settings.data_dir)
+    except TemplateNotPrepared:
+        message = (
+            f"The {template} template is not prepared on this server: run `qai sandbox prepare "
+            f"{template}` once (in a checkout, `.venv/bin/qai sandbox prepare {template}`; it "
+            "downloads its dependencies), or choose the web template"
+        )
+        raise BadRequest(message, issues=[{"path": ["template"], "message": message}]) from None
 
 
 @router.get(

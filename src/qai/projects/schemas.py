@@ -20,6 +20,8 @@ def _name(value: str) -> str:
         raise PydanticCustomError("name_required", NAME_REQUIRED)
     if len(value) > NAME_MAX:
         raise PydanticCustomError("name_too_long", NAME_TOO_LONG)
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise PydanticCustomError("name_has_nul", "Name must not contain NUL characters")
     return value
 
 

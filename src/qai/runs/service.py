@@ -68,12 +68,14 @@ async def _publish_step(session: AsyncSession, project_id: str, step: RunStep) -
 
 
 async def _publish_message(session: AsyncSession, message: Message) -> None:
-    await live.publish(
-        session,
-        message.project_id,
-        "message.created",
-        payload_of(MessageOut.model_validate(message)),
-    )
+    """``message.created`` carries the message without its fragment's files (a version's whole
+    source, which every stream would replay): ``files`` is empty and ``filesOmitted`` true;
+    clients fetch ``GET /api/fragments/{id}`` for them."""
+    out = MessageOut.model_validate(message)
+    payload = out.model_dump(mode="json", exclude={"fragment": {"files"}})
+    if payload.get("fragment") is not None:
+        payload["fragment"] |= {"files": {}, "filesOmitted": True}
+    await live.publish(session, message.project_id, "message.created", payload)
 
 
 async def _add_if_absent(session: AsyncSession, run_id: str, project_id: str) -> bool:

@@ -30,6 +30,14 @@ from qai.db import Database, new_id
 from qai.errors import QaiError, RunNotFound
 from qai.llm import Models
 from qai.messages import service as messages
+from qai.messages.limits import (
+    FragmentFiles,
+    FragmentLimits,
+    KeptFiles,
+    LeftOut,
+    keep_within,
+    left_out_note,
+)
 from qai.messages.models import Message, MessageRole, MessageType
 from qai.messages.repository import MessageRepository
 from qai.messages.service import FragmentDraft
@@ -37,7 +45,7 @@ from qai.projects.repository import ProjectRepository
 from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
-from qai.sandbox import SandboxManager
+from qai.sandbox import SandboxFileNotFound, SandboxManager, SandboxPathError
 from qai.settings import Settings
 
 log = logging.getLogger("qai.runs")
@@ -56,6 +64,10 @@ NO_SUMMARY = (
 NO_FILES = (
     "The agent finished without writing any files, so there is no app to show. Send your "
     "message again, describing the app you want built."
+)
+NOTHING_KEPT = (
+    "The agent wrote files, but none of them could be kept (see below), so there is no app to "
+    "show. Send your message again, asking for text source files."
 )
 UNEXPECTED = (
     "The run failed unexpectedly: {reason}. Send your message again; if it keeps failing, check "
@@ -207,16 +219,35 @@ async def sandbox_step(spec: SandboxSpec, files: dict[str, str]) -> str:
 
 
 @DBOS.step(name="qai.run.collect")
-async def collect_step(spec: SandboxSpec, seed: dict[str, str], paths: list[str]) -> dict[str, str]:
-    """The written files as they are in the sandbox now: a command may have changed or deleted
-    some since they were written."""
+async def collect_step(
+    spec: SandboxSpec, seed: dict[str, str], paths: list[str], limits: FragmentLimits
+) -> KeptFiles:
+    """The written files as they are in the sandbox now (a command may have changed or deleted
+    some since they were written), as far as ``limits`` allow: read one at a time, so a file
+    past a limit is left out without holding the rest."""
+    kept = FragmentFiles(limits)
     try:
         sandbox = await spec.open(seed)
         present = set(await sandbox.list_files())
-        return await sandbox.read_files([path for path in paths if path in present])
+        for path in paths:
+            if path not in present:
+                continue
+            if kept.full:
+                kept.refuse(path, LeftOut.TOO_MANY_FILES)
+                continue
+            try:
+                text = (await sandbox.read_files([path]))[path]
+            except SandboxFileNotFound:
+                continue  # deleted since it was listed
+            except SandboxPathError:
+                # Listed as a regular file, so refused for its size (past the read limit).
+                kept.refuse(path, LeftOut.FILE_TOO_LARGE)
+                continue
+            kept.offer(path, text)
+        return kept.kept()
     except QaiError as exc:
         log.warning("could not read back %s's files (%s); keeping what was written", spec.name, exc)
-        return {path: seed[path] for path in paths if path in seed}
+        return keep_within({path: seed[path] for path in paths if path in seed}, limits)
 
 
 async def save(database: Database, run_id: str, outcome: Outcome) -> str | None:
@@ -303,14 +334,26 @@ async def _build(
     paths = sorted({*start.base_files, *deps.written})
     if not paths:
         return Failure(NO_FILES, usage)
-    files = await collect_step(spec, deps.seed_files(), paths)
+    limits = FragmentLimits(
+        max_bytes=settings.fragment_max_bytes,
+        max_files=settings.fragment_max_files,
+        max_file_bytes=settings.fragment_max_file_bytes,
+    )
+    kept = await collect_step(spec, deps.seed_files(), paths, limits)
+    note = left_out_note(kept.left_out, limits)
+    if note is not None:
+        log.info("run %s left %d files out of its version", run_id, len(kept.left_out))
+        if not kept.files:
+            return Failure(f"{NOTHING_KEPT} {note}", usage)
     title, reply = await name_and_reply(
         models.small.model, models.request_settings, start.prompt, result.summary
     )
+    if note is not None:
+        reply = f"{reply}\n\n{note}"
     fragment = FragmentDraft(
         title=title,
         sandbox_url=preview_url,
-        files=files,
+        files=kept.files,
         summary=result.summary,
         id=spec.name,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -14,9 +15,11 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
 from pygments import highlight
+from pygments.filter import Filter
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
+from pygments.token import Error, Text, _TokenType
 from pygments.util import ClassNotFound
 
 from qai.common.schemas import iso_utc
@@ -30,6 +33,18 @@ HIGHLIGHT_MAX_CHARS = 200_000
 MAIN_FILES = ("app/page.tsx", "app/page.jsx", "index.html", "src/App.tsx", "src/App.jsx")
 
 
+class _NoErrorMarks(Filter):
+    """Pygments' lexers, its TSX one included, take TypeScript's generics in TSX
+    (``useState<Expense[]>()``, ``Record<K, V>``) for tags and mark what follows as errors: a
+    code view must not call valid code wrong, so what a lexer cannot place is shown plain."""
+
+    def filter(
+        self, lexer: Lexer | None, stream: Iterable[tuple[_TokenType, str]]
+    ) -> Iterator[tuple[_TokenType, str]]:
+        for kind, value in stream:
+            yield (Text if Error in kind.split() else kind), value
+
+
 # --- Markdown -------------------------------------------------------------------------------
 
 
@@ -40,6 +55,7 @@ def _highlight_fence(code: str, lang: str, _attrs: str) -> str:
         lexer = get_lexer_by_name(lang)
     except ClassNotFound:
         return ""
+    lexer.add_filter(_NoErrorMarks())
     # Starting with <pre tells markdown-it to use the block as it is.
     tokens = highlight(code, lexer, HtmlFormatter(nowrap=True))
     return f'<pre class="{HIGHLIGHT_CLASS}"><code>{tokens}</code></pre>'
@@ -78,6 +94,7 @@ def lexer_for(path: str, content: str) -> Lexer:
         lexer: Lexer = get_lexer_for_filename(path, content)
     except ClassNotFound:
         lexer = TextLexer()
+    lexer.add_filter(_NoErrorMarks())
     return lexer
 
 

@@ -115,6 +115,7 @@ async def home(
             "page": page,
             "model_missing": not settings.model,
             "default_template": settings.default_template,
+            "templates": views.template_choices(settings.data_dir),
             "examples": EXAMPLES,
         },
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from qai.common import pagination
 from qai.common.pagination import Page
@@ -16,6 +17,7 @@ from qai.projects import service as projects
 from qai.projects.repository import ProjectRow
 from qai.runs import service as runs
 from qai.runs.models import Run, RunStep
+from qai.sandbox import TemplateNotPrepared, get_template
 from qai.web._render import TreeDir, file_tree, highlight_file, main_file
 
 PROJECTS_PER_PAGE = 20
@@ -30,6 +32,30 @@ def cursor_of(message: MessageRow) -> str:
 
 async def project_list(database: Database, cursor: str | None) -> Page[ProjectRow]:
     return await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """A template as the picker offers it: one not prepared is shown, but not offered."""
+
+    name: str
+    label: str
+    prepared: bool
+
+
+TEMPLATE_LABELS = {"web": "Web (HTML, CSS, JS)", "nextjs": "Next.js"}
+
+
+def template_choices(data_dir: Path) -> list[TemplateChoice]:
+    choices = []
+    for name, label in TEMPLATE_LABELS.items():
+        try:
+            get_template(name).cached_path(data_dir)
+            prepared = True
+        except TemplateNotPrepared:
+            prepared = False
+        choices.append(TemplateChoice(name, label, prepared))
+    return choices
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
+
+# Terminal control sequences (colours, cursor moves, window titles) that dev servers such as
+# Next.js write to their logs: a page shows the text, not the codes.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor and erase
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: titles, links
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"  # what is left of control characters but tab and newline
+)
 
 _STYLE = """
 body{margin:0;min-height:100vh;display:grid;place-items:center;background:#fafafa;
@@ -29,10 +39,15 @@ def _page(title: str, body: str, *, refresh: float | None) -> str:
     )
 
 
+def plain(text: str) -> str:
+    """``text`` without terminal escape codes and control characters."""
+    return _ANSI.sub("", text)
+
+
 def _logs(lines: Sequence[str]) -> str:
     if not lines:
         return ""
-    return "<p>Last lines of its log:</p><pre>" + escape("\n".join(lines)) + "</pre>"
+    return "<p>Last lines of its log:</p><pre>" + escape(plain("\n".join(lines))) + "</pre>"
 
 
 def starting(name: str, template: str, lines: Sequence[str]) -> str:
@@ -45,9 +60,10 @@ def starting(name: str, template: str, lines: Sequence[str]) -> str:
 
 
 def failed(name: str, detail: str, lines: Sequence[str]) -> str:
+    reason = plain(detail) or "its server failed"
     body = (
         "<h1>The app is not running</h1>"
-        f"<p>Sandbox <code>{escape(name)}</code>: {escape(detail or 'its server failed')}.</p>"
+        f"<p>Sandbox <code>{escape(name)}</code>: {escape(reason)}.</p>"
         "<p>This page reloads every few seconds.</p>" + _logs(lines)
     )
     return _page("App not running", body, refresh=5)
