@@ -101,10 +101,12 @@ class HostPolicy:
 
     def host_refusal(self, host: bytes) -> str:
         """Why a request for ``host`` is not answered, and how to make QAI answer it."""
+        # The names are not listed: the bind address and the configured names are the
+        # deployment's business, not that of whoever sends a wrong Host.
         return (
-            f"Host {_quoted(host.decode('latin-1'))} is not one of QAI's host names "
-            f"({', '.join(sorted(_in_header(name) for name in self.names))}); to serve QAI "
-            "under that name, add it to QAI_ALLOWED_HOSTS"
+            f"Host {_quoted(host.decode('latin-1'))} is not one of QAI's host names (the bind "
+            "address, localhost, 127.0.0.1, [::1]); to serve QAI under that name, add it to "
+            "QAI_ALLOWED_HOSTS"
         )
 
     def write_refusal(
