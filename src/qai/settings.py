@@ -8,6 +8,7 @@ message that names the setting and how to fix it (:class:`SettingsError`).
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,9 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "QAI_"
+# A DNS name, an IPv4 address or a bracketed IPv6 address: what a Host header names.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\]")
 
 
 class Environment(StrEnum):
@@ -86,6 +90,15 @@ class Settings(BaseSettings):
     # --- HTTP ---------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the server listens on.")
+    allowed_hosts: str | None = Field(
+        default=None,
+        description=(
+            "More host names QAI answers to, comma-separated (e.g. qai.example.com behind a "
+            "proxy), on any port; writes from pages on these names are accepted too. Always "
+            "answered: the bind address, localhost, 127.0.0.1 and [::1] (and any IP address "
+            "when QAI_HOST is 0.0.0.0 or ::). Any other Host gets a 421, against DNS rebinding."
+        ),
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted."
     )
@@ -305,6 +318,27 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return normalise_database_url(value.strip())
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip().lower().rstrip(".") for name in value.split(",") if name.strip()]
+        for name in names:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a host name: give names only, comma-separated, without "
+                    "scheme, port or path (e.g. qai.example.com,qai.internal)"
+                )
+        return ",".join(names) or None
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """The names of ``allowed_hosts``, lowercased, without brackets."""
+        if not self.allowed_hosts:
+            return ()
+        return tuple(name.strip("[]") for name in self.allowed_hosts.split(","))
 
     @field_validator("preview_url_template")
     @classmethod

@@ -19,6 +19,7 @@ import qai
 from qai import web
 from qai.api import health
 from qai.api.errors import install_error_handlers
+from qai.api.hosts import HostPolicy
 from qai.api.metrics import Metrics
 from qai.api.middleware import RequestContextMiddleware
 from qai.context import AppContext
@@ -36,9 +37,10 @@ log = logging.getLogger("qai")
 class QaiApplication(FastAPI):
     """FastAPI, with QAI's own outer layers in front of all of FastAPI's.
 
-    Preview addresses and the request context (request id, body limit, metrics, access log and
-    the hot reads) see each request first; the hot reads then answer without crossing
-    FastAPI's error, telemetry and body-limit middlewares, which every other request still does.
+    Preview addresses and the request context (request id, host names and the origin of writes,
+    body limit, metrics, access log and the hot reads) see each request first; the hot reads
+    then answer without crossing FastAPI's error, telemetry and body-limit middlewares, which
+    every other request still does.
     """
 
     front: ASGIApp | None = None
@@ -67,6 +69,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         version=qai.__version__,
         summary="Type what you want; a code agent builds it in an isolated sandbox.",
         lifespan=lifespan,
+        # No Swagger UI or ReDoc: FastAPI's load their scripts from a CDN, which no page QAI
+        # serves may do (and they are blank offline). The schema is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = ctx
     app.state.head_revision = migrate.head_revision(settings)
@@ -85,6 +91,12 @@ def create_app(ctx: AppContext) -> FastAPI:
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
             database=ctx.database,
+            hosts=HostPolicy(
+                bind_host=settings.host,
+                port=settings.port,
+                allowed_hosts=settings.allowed_host_names,
+                previews=ctx.sandboxes.hosts,
+            ),
         ),
         gateway=PreviewGateway(ctx.sandboxes, fragment_previews(ctx.database)),
     )

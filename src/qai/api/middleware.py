@@ -1,4 +1,5 @@
-"""The outermost HTTP layer: request ids, body size limit, metrics, access log, last-resort 500.
+"""The outermost HTTP layer: request ids, QAI's host names and the origin of writes, body size
+limit, metrics, access log, last-resort 500.
 
 Written as plain ASGI (no BaseHTTPMiddleware) so it adds little to every request.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qai.api.hosts import ANY_HOST_PATHS, SAFE_METHODS, HostPolicy
 from qai.api.metrics import Metrics
 from qai.common.hot import HotRead
 from qai.db import Database
@@ -44,7 +46,9 @@ def _error_body(
 
 class RequestContextMiddleware:
     """``hot_reads`` are the API's most frequent reads, answered here when they can be (see
-    ``qai.common.hot``), on ``database``."""
+    ``qai.common.hot``), on ``database``. A request for a host ``hosts`` does not answer gets a
+    421, a write from an origin it refuses a 403 (see ``qai.api.hosts``), before anything else
+    sees them."""
 
     def __init__(
         self,
@@ -53,9 +57,11 @@ class RequestContextMiddleware:
         metrics: Metrics,
         max_body_bytes: int,
         database: Database,
+        hosts: HostPolicy,
         hot_reads: tuple[HotRead, ...] = HOT_READS,
     ) -> None:
         self.app = app
+        self.hosts = hosts
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.database = database
@@ -67,20 +73,43 @@ class RequestContextMiddleware:
             return
         started_at = time.perf_counter()
         request_id = ""
-        content_length = None
+        content_length = host = origin = fetch_site = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == b"host":
+                if host is None:  # the first, as the preview middleware and Starlette read it
+                    host = value
+            elif name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 if _REQUEST_ID.match(candidate):
                     request_id = candidate
             elif name == b"content-length":
                 content_length = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"sec-fetch-site":
+                fetch_site = value
         if not request_id:
             # A correlation id, not a secret: no need for the OS's randomness on every request.
             request_id = f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
-        if scope["method"] == "GET" and content_length is None:
+        # A request without a Host (HTTP/1.0) is answered: browsers always send one.
+        if (
+            host is not None
+            and not self.hosts.answers(host)
+            and scope["path"] not in ANY_HOST_PATHS
+        ):
+            await self._refuse(
+                scope, send, header, started_at, 421, "BAD_REQUEST", self.hosts.host_refusal(host)
+            )
+            return
+        method = scope["method"]
+        if method not in SAFE_METHODS and (origin is not None or fetch_site is not None):
+            refusal = self.hosts.write_refusal(host, origin, fetch_site)
+            if refusal is not None:
+                await self._refuse(scope, send, header, started_at, 403, "FORBIDDEN", refusal)
+                return
+        if method == "GET" and content_length is None:
             hot = self._hot_read(scope)
             if hot is not None:
                 await self._answer_hot(scope, send, request_id, header, started_at, *hot)
@@ -154,6 +183,27 @@ class RequestContextMiddleware:
         sink = access_log()
         if sink is not None:
             sink.record(request_id, scope["method"], scope["path"], status, elapsed * 1000)
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        header: tuple[bytes, bytes],
+        started_at: float,
+        status: int,
+        code: str,
+        message: str,
+    ) -> None:
+        """Answer a request the app must not see, in the error shape."""
+        request_id = header[1].decode()
+        body = _error_body(code, message, request_id)
+        try:
+            start = _json_start(status, body)
+            start["headers"].append(header)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            self._observe(scope, request_id, status, started_at)
 
     async def _answer_hot(
         self,

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from qai.errors import InvalidCursor
@@ -30,8 +30,13 @@ class Cursor:
             stamp, _, ident = raw.partition("|")
             if not ident:
                 raise ValueError("no id")
-            return cls(created_at=datetime.fromisoformat(stamp), id=ident)
-        except (ValueError, UnicodeDecodeError, binascii.Error):
+            created_at = datetime.fromisoformat(stamp)
+            if created_at.tzinfo is not None:
+                # In UTC now, so an offset that moves it past year 1 or 9999 is refused here,
+                # not by the database driver.
+                created_at = created_at.astimezone(UTC)
+            return cls(created_at=created_at, id=ident)
+        except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
             raise InvalidCursor(
                 "Invalid cursor: pass a nextCursor value from a previous page"
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -17,11 +18,19 @@ from qai.projects.repository import ProjectReads
 router = APIRouter(tags=["runs"])
 
 
+# Event ids are 64-bit signed integers in the database; a larger one cannot be compared there.
+EVENT_ID_MAX = 2**63 - 1
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+
+
 def _event_id(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        message = f"{name} must be an event id (a whole number) from a previous event"
+    if not _EVENT_ID.fullmatch(value) or int(value) > EVENT_ID_MAX:
+        message = (
+            f"{name} must be an event id from a previous event "
+            f"(a whole number from 0 to {EVENT_ID_MAX})"
+        )
         raise BadRequest(message, issues=[{"path": [name], "message": message}])
     return int(value)
 

@@ -89,11 +89,10 @@ def _page(
 def _piece(
     request: Request, name: str, context: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HTMLResponse:
-    """An HTML piece for a page's script; cursors travel in headers."""
+    """An HTML piece for a page's script, with the pages' headers (a piece opened on its own
+    is a page too); cursors travel in headers."""
     extra = {key: value for key, value in (headers or {}).items() if value}
-    return templates.TemplateResponse(
-        request, name, context, headers={"Cache-Control": "no-store", **extra}
-    )
+    return templates.TemplateResponse(request, name, context, headers={**PAGE_HEADERS, **extra})
 
 
 def _error_page(request: Request, error: QaiError) -> HTMLResponse:
@@ -216,5 +215,5 @@ async def highlight_stylesheet() -> Response:
     return Response(
         highlight_css(),
         media_type="text/css",
-        headers={"Cache-Control": "public, max-age=86400"},
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
