@@ -249,6 +249,9 @@ class BwrapIsolation(Isolation):
 
     def check_seccomp(self) -> None:
         """Raise :class:`IsolationUnavailable` when the syscall filter cannot be applied."""
+        missing = seccomp.unavailable()
+        if missing is not None:
+            raise IsolationUnavailable(f"the sandboxes' syscall filter needs {missing}")
         if not Path(_PYTHON).exists():
             raise IsolationUnavailable(
                 f"the seccomp filter of sandbox commands is installed by {_PYTHON}: "
@@ -374,7 +377,8 @@ def write_etc_files(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o755)
     files: dict[str, bytes] = {name: text.encode() for name, text in ETC_FILES.items()}
-    files[SECCOMP_FILE] = seccomp.compile_bpf()
+    if seccomp.unavailable() is None:  # else no sandbox starts filtered (check_seccomp says)
+        files[SECCOMP_FILE] = seccomp.compile_bpf()
     for name, content in files.items():
         path = directory / name
         if not path.exists() or path.read_bytes() != content:

@@ -21,8 +21,22 @@ import tempfile
 from collections.abc import Mapping
 
 # A ctypes binding that loads the system's libseccomp2 when imported (on Debian, apt itself
-# depends on that library, so every machine has it).
-import pyseccomp as seccomp
+# depends on that library). Where it is missing, QAI still starts: only sandboxes under
+# bubblewrap with the filter on need it, and they say so (:func:`unavailable`).
+try:
+    import pyseccomp as seccomp
+except (ImportError, OSError, RuntimeError) as _error:
+    _MISSING: str | None = f"libseccomp could not be loaded ({_error})"
+else:
+    _MISSING = None
+
+
+def unavailable() -> str | None:
+    """Why the filter cannot be built on this machine, with the fix; None when it can."""
+    if _MISSING is None:
+        return None
+    return f"{_MISSING}: apt-get install libseccomp2, or set QAI_SANDBOX_SECCOMP=false"
+
 
 # Each denied call, and why (docs/sandbox.md lists them).
 DENIED: Mapping[str, str] = {
