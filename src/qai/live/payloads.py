@@ -1,9 +1,10 @@
 """What a live event is on the wire: its kind, its JSON payload, its SSE encoding.
 
 By contract a payload is the JSON API's own representation of what changed (``message.created``
-carries a ``MessageOut``, ``run.updated`` a ``RunOut``, ``run.step`` a ``RunStepOut``; see
-docs/agent.md): a client renders an event exactly as it renders the same object read over the
-API. The domain that changed builds it; this package only stores and streams it.
+carries a ``MessageOut`` whose fragment comes without its files, ``filesOmitted`` true: clients
+fetch them by the fragment's id; ``run.updated`` a ``RunOut``, ``run.step`` a ``RunStepOut``;
+see docs/agent.md): a client renders an event as it renders the same object read over the API.
+The domain that changed builds it; this package only stores and streams it.
 """
 
 from __future__ import annotations
