@@ -318,6 +318,7 @@ async def test_download_is_a_zip_of_the_fragment_files(
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
     assert 'filename="kanban-board.zip"' in response.headers["content-disposition"]
+    assert response.headers["x-content-type-options"] == "nosniff"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert sorted(archive.namelist()) == sorted(KANBAN_FILES)
         assert archive.read("app.js").decode() == KANBAN_FILES["app.js"]

@@ -206,6 +206,7 @@ async def download(fragment_id: str, db: DatabaseDep) -> Response:
         headers={
             "Content-Disposition": f'attachment; filename="{archive_name(fragment.title)}"',
             "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
         },
     )
 
