@@ -31,7 +31,7 @@ LIST_LIMIT = 5000
 
 #: Directories nested deeper than this are not walked into (by :func:`list_files`,
 #: :func:`tree_size`, :func:`chown_tree`): the walk holds a descriptor open per level.
-MAX_WALK_DEPTH = 200
+MAX_WALK_DEPTH = 100
 
 _MAX_SYMLINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
