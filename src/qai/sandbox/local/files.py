@@ -17,7 +17,7 @@ import shutil
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from qai.sandbox._errors import SandboxFileNotFound, SandboxPathError
 from qai.sandbox._model import READ_LIMIT, WORKDIR
@@ -272,7 +272,7 @@ def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Ite
     nested deeper than :data:`MAX_WALK_DEPTH` (each level holds a descriptor open).
     """
     top = os.open(root, _DIR_FLAGS)
-    stack: list[tuple[int, os._ScandirIterator[str], str]] = []
+    stack: list[tuple[int, _Entries, str]] = []
     try:
         stack.append((top, os.scandir(top), ""))
         while stack:
@@ -308,6 +308,14 @@ def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Ite
             _close_level(fd, entries)
 
 
+class _Entries(Protocol):
+    """An open ``os.scandir`` of a directory descriptor."""
+
+    def __next__(self) -> os.DirEntry[str]: ...
+
+    def close(self) -> None: ...
+
+
 class _Entry(NamedTuple):
     dir_fd: int  # the open directory holding it
     name: str
@@ -315,7 +323,7 @@ class _Entry(NamedTuple):
     stat: os.stat_result  # of the entry itself (a symlink is not followed)
 
 
-def _close_level(fd: int, entries: os._ScandirIterator[str]) -> None:
+def _close_level(fd: int, entries: _Entries) -> None:
     entries.close()
     os.close(fd)
 
