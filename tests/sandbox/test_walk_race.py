@@ -118,3 +118,8 @@ def test_walks_skip_what_is_nested_too_deep(tmp_path: Path) -> None:
     (root / "top.txt").write_text("top")
     assert list_files(root) == ["top.txt"]
     assert tree_size(root) > 0
+
+
+def test_walks_of_a_missing_directory_find_nothing(tmp_path: Path) -> None:
+    assert list_files(tmp_path / "gone") == []
+    assert tree_size(tmp_path / "gone") == 0

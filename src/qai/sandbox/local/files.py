@@ -271,10 +271,17 @@ def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Ite
     Directories whose name ``enter`` refuses are yielded but not entered, nor are directories
     nested deeper than :data:`MAX_WALK_DEPTH` (each level holds a descriptor open).
     """
-    top = os.open(root, _DIR_FLAGS)
     stack: list[tuple[int, _Entries, str]] = []
     try:
-        stack.append((top, os.scandir(top), ""))
+        top = os.open(root, _DIR_FLAGS)
+    except FileNotFoundError:
+        return  # nothing to walk, as with os.walk
+    try:
+        try:
+            stack.append((top, os.scandir(top), ""))
+        except BaseException:
+            os.close(top)
+            raise
         while stack:
             fd, entries, base = stack[-1]
             entry = next(entries, None)
