@@ -200,6 +200,20 @@ class Settings(BaseSettings):
             "from the 65536 that follow, so process limits bind per sandbox."
         ),
     )
+    sandbox_uid_dir: Path = Field(
+        default=Path("/run/qai/uids"),
+        description=(
+            "Machine-wide directory of the lock files reserving sandbox uids (created 0700): "
+            "every QAI process on the machine, whatever its data directory, must use the same "
+            "one, so that no two running sandboxes share a uid."
+        ),
+    )
+    sandbox_read_max_files: int = Field(
+        default=1000, ge=1, description="Most files one read of a sandbox's files returns."
+    )
+    sandbox_read_max_mb: int = Field(
+        default=16, ge=1, description="Most bytes (MiB) one read of a sandbox's files returns."
+    )
     default_template: str = Field(default="web", description="Template of new projects.")
     preview_url_template: str = Field(
         default="http://{sandbox}.preview.localhost:{port}",

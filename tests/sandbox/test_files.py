@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import READ_LIMIT, SandboxFileNotFound, SandboxPathError
-from qai.sandbox.local.files import list_files, read_file, relative_path, write_file
+from qai.sandbox.local.files import list_files, read_file, read_files, relative_path, write_file
 
 
 @pytest.fixture
@@ -173,3 +173,14 @@ def test_list_files_leaves_out_noise(root: Path, outside: Path) -> None:
     (root / "link").symlink_to(outside)
     (root / "link.txt").symlink_to(outside / "secret.txt")
     assert list_files(root) == [".env", "app/page.tsx", "index.html"]
+
+
+def test_reads_are_capped_per_call(root: Path) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (root / name).write_bytes(b"\xff" * 1000)  # bad UTF-8 counts as the bytes read
+    with pytest.raises(SandboxPathError, match="QAI_SANDBOX_READ_MAX_FILES"):
+        read_files(root, ["a.txt", "b.txt", "c.txt"], max_files=2, max_bytes=10_000)
+    with pytest.raises(SandboxPathError, match="QAI_SANDBOX_READ_MAX_MB"):
+        read_files(root, ["a.txt", "b.txt", "c.txt"], max_files=3, max_bytes=2500)
+    found = read_files(root, ["a.txt", "b.txt"], max_files=2, max_bytes=2000)
+    assert list(found) == ["a.txt", "b.txt"]

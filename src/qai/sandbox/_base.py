@@ -52,7 +52,8 @@ class Sandbox(ABC):
         """Return path → text of each file (bad UTF-8 replaced), in the order given.
 
         Raises :class:`SandboxFileNotFound` for a missing file, :class:`SandboxPathError` for
-        a path leading outside, a directory, or a file over :data:`~qai.sandbox.READ_LIMIT`.
+        a path leading outside, a directory, a file over :data:`~qai.sandbox.READ_LIMIT`, or
+        a call past ``sandbox_read_max_files`` files or ``sandbox_read_max_mb`` bytes in all.
         """
 
     @abstractmethod

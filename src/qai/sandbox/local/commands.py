@@ -130,6 +130,7 @@ async def run_command(
     for waiter in pending:
         waiter.cancel()
     stdout.sealed = stderr.sealed = True
+    context.loop.linger(sandbox.name, readers)
     assert proc.returncode is not None
     sandbox.touch()
     return CommandResult(

@@ -15,8 +15,9 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple, Protocol
 
 from qai.sandbox._errors import SandboxFileNotFound, SandboxPathError
 from qai.sandbox._model import READ_LIMIT, WORKDIR
@@ -25,8 +26,14 @@ from qai.sandbox._model import READ_LIMIT, WORKDIR
 #: build output, which are noise to someone reading an app's source.
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
 
+#: Most paths :func:`list_files` returns.
+LIST_LIMIT = 5000
+
+#: Directories nested deeper than this are not walked into (by :func:`list_files`,
+#: :func:`tree_size`, :func:`chown_tree`): the walk holds a descriptor open per level.
+MAX_WALK_DEPTH = 100
+
 _MAX_SYMLINKS = 40
-_MAX_LISTED = 5000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Owner = tuple[int, int] | None
@@ -203,6 +210,10 @@ def write_file(root: Path, path: str, content: str, owner: Owner) -> None:
 
 def read_file(root: Path, path: str) -> str:
     """Return the text of regular file ``path`` inside ``root`` (bad UTF-8 replaced)."""
+    return _read_bytes(root, path).decode(errors="replace")
+
+
+def _read_bytes(root: Path, path: str) -> bytes:
     with _walk(root, path, None, create_dirs=False) as (dir_fd, name):
         try:
             fd = os.open(
@@ -224,49 +235,136 @@ def read_file(root: Path, path: str) -> str:
                 data += more
         finally:
             os.close(fd)
-        return data[:READ_LIMIT].decode(errors="replace")
+        return data[:READ_LIMIT]
+
+
+def read_files(
+    root: Path, paths: Sequence[str], *, max_files: int, max_bytes: int
+) -> dict[str, str]:
+    """:func:`read_file` of each of ``paths``, at most ``max_files`` of them and ``max_bytes``
+    bytes in all (QAI_SANDBOX_READ_MAX_FILES, QAI_SANDBOX_READ_MAX_MB): past either, nothing
+    is returned and :class:`SandboxPathError` says which bound was passed."""
+    if len(paths) > max_files:
+        raise SandboxPathError(
+            f"{len(paths)} files asked for at once; at most {max_files} are read per call "
+            "(QAI_SANDBOX_READ_MAX_FILES): read fewer at a time"
+        )
+    found: dict[str, str] = {}
+    total = 0
+    for path in paths:
+        data = _read_bytes(root, path)
+        total += len(data)
+        if total > max_bytes:
+            raise SandboxPathError(
+                f"the files asked for hold over {max_bytes} bytes; at most that much is read "
+                "per call (QAI_SANDBOX_READ_MAX_MB): read fewer at a time"
+            )
+        found[path] = data.decode(errors="replace")
+    return found
+
+
+def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Iterator[_Entry]:
+    """Every entry under ``root`` (depth first, ``root`` itself not included), found through
+    directory descriptors: each directory is opened from its parent's descriptor with
+    ``O_NOFOLLOW``, so a directory swapped for a symlink meanwhile is skipped, never followed.
+
+    Directories whose name ``enter`` refuses are yielded but not entered, nor are directories
+    nested deeper than :data:`MAX_WALK_DEPTH` (each level holds a descriptor open).
+    """
+    stack: list[tuple[int, _Entries, str]] = []
+    try:
+        top = os.open(root, _DIR_FLAGS)
+    except FileNotFoundError:
+        return  # nothing to walk, as with os.walk
+    try:
+        try:
+            stack.append((top, os.scandir(top), ""))
+        except BaseException:
+            os.close(top)
+            raise
+        while stack:
+            fd, entries, base = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                _close_level(fd, entries)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)  # fstatat(fd, name, NOFOLLOW)
+            except FileNotFoundError:
+                continue  # removed while walking
+            relative = f"{base}{entry.name}"
+            yield _Entry(fd, entry.name, relative, info)
+            if not stat.S_ISDIR(info.st_mode) or not enter(entry.name):
+                continue
+            if len(stack) > MAX_WALK_DEPTH:
+                continue
+            try:
+                child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    continue  # swapped for a symlink or a file, or removed, since its stat
+                raise
+            try:
+                stack.append((child, os.scandir(child), f"{relative}/"))
+            except BaseException:
+                os.close(child)
+                raise
+    finally:
+        for fd, entries, _ in stack:
+            _close_level(fd, entries)
+
+
+class _Entries(Protocol):
+    """An open ``os.scandir`` of a directory descriptor."""
+
+    def __next__(self) -> os.DirEntry[str]: ...
+
+    def close(self) -> None: ...
+
+
+class _Entry(NamedTuple):
+    dir_fd: int  # the open directory holding it
+    name: str
+    relative: str  # its path under the walked root
+    stat: os.stat_result  # of the entry itself (a symlink is not followed)
+
+
+def _close_level(fd: int, entries: _Entries) -> None:
+    entries.close()
+    os.close(fd)
 
 
 def list_files(root: Path) -> list[str]:
     """Relative paths of the regular files under ``root``, sorted, without noise.
 
     Dot directories (``.next``, ``.git``...), ``node_modules`` and ``__pycache__`` are left
-    out; symlinks are not followed nor listed; at most 5000 paths are returned.
+    out; symlinks are not followed nor listed; at most :data:`LIST_LIMIT` paths are returned.
     """
     found: list[str] = []
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
-        base = Path(directory).relative_to(root)
-        for name in files:
-            try:
-                regular = stat.S_ISREG(os.lstat(os.path.join(directory, name)).st_mode)
-            except FileNotFoundError:
-                continue  # removed while walking
-            if not regular:
-                continue
-            found.append((base / name).as_posix())
-            if len(found) >= _MAX_LISTED:
-                return sorted(found)
+    for entry in _walk_tree(root, _listed_dir):
+        if stat.S_ISREG(entry.stat.st_mode):
+            found.append(entry.relative)
+            if len(found) >= LIST_LIMIT:
+                break
     return sorted(found)
+
+
+def _listed_dir(name: str) -> bool:
+    return not name.startswith(".") and name not in SKIPPED_DIRS
 
 
 def tree_size(root: Path) -> int:
     """Bytes of disk used under ``root`` (symlinks not followed)."""
-    total = 0
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        for name in (*dirs, *files):
-            with contextlib.suppress(FileNotFoundError):  # removed while walking
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-    return total
+    return sum(entry.stat.st_blocks * 512 for entry in _walk_tree(root))
 
 
 def chown_tree(root: Path, owner: tuple[int, int]) -> None:
     """Give everything under ``root`` (itself included) to ``owner``, links not followed."""
     os.lchown(root, *owner)
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        for name in (*dirs, *files):
-            with contextlib.suppress(FileNotFoundError):
-                os.lchown(os.path.join(directory, name), *owner)
+    for entry in _walk_tree(root):
+        with contextlib.suppress(FileNotFoundError):  # removed while walking
+            os.chown(entry.name, *owner, dir_fd=entry.dir_fd, follow_symlinks=False)
 
 
 def copy_starter(source: Path, target: Path) -> None:

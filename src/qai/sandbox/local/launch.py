@@ -25,6 +25,10 @@ from qai.sandbox.local.server import start_server
 
 INIT_TIMEOUT = 30.0
 
+# Bytes of the init's output (its "ready" line, or why it failed) and of bwrap's --info-fd
+# JSON held in memory; more of the init's output goes to the sandbox log.
+INIT_OUTPUT_LIMIT = 4096
+
 
 class Launcher:
     """Starts the processes of a new sandbox of this process; the caller holds its locks."""
@@ -160,13 +164,19 @@ class Launcher:
         stdout = bytearray()
         stderr = bytearray()
 
+        # The init's pipes stay open as long as it runs, and a process that gets hold of one
+        # (by ptrace) writes what it likes: past the first line (or the first bytes of an
+        # error), what comes goes to the capped log, and nothing more is kept.
         def on_out(data: bytes) -> None:
-            stdout.extend(data)
-            if b"\n" in stdout and not ready.done():
+            if ready.done():
+                log.write(data)
+                return
+            stdout.extend(data[: INIT_OUTPUT_LIMIT - len(stdout)])
+            if b"\n" in stdout or len(stdout) >= INIT_OUTPUT_LIMIT:
                 ready.set_result(True)
 
         def on_err(data: bytes) -> None:
-            stderr.extend(data[:4096])
+            stderr.extend(data[: INIT_OUTPUT_LIMIT - len(stderr)])
             log.write(data)
 
         out = self._context.loop.read_pipe(out_read, on_out)
@@ -219,13 +229,14 @@ def prepare_directory(
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    """What is written to ``fd`` until end of file, up to :data:`INIT_OUTPUT_LIMIT` bytes."""
+    data = b""
     try:
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
+        while len(data) < INIT_OUTPUT_LIMIT and (chunk := os.read(fd, INIT_OUTPUT_LIMIT)):
+            data += chunk
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return data[:INIT_OUTPUT_LIMIT]
 
 
 def _free_port() -> int:

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 logger = logging.getLogger("qai.sandbox")
 
 T = TypeVar("T")
+
+#: Pipes of finished commands still read per sandbox (see :meth:`ManagerLoop.linger`).
+LINGERING_PIPES = 16
 
 
 class LoopThread:
@@ -49,6 +52,7 @@ class PipeReader:
         self.fd = fd
         self.sink = sink
         self.done = asyncio.Event()
+        self.lingers_for: str | None = None  # see ManagerLoop.linger
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
 
@@ -80,6 +84,7 @@ class ManagerLoop:
         self._lock = threading.Lock()
         self._loops: set[asyncio.AbstractEventLoop] = set()  # of threads not yet stopped
         self._readers: set[PipeReader] = set()
+        self._lingering: dict[str, list[PipeReader]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -113,9 +118,29 @@ class ManagerLoop:
         self.spawn(self._forget_reader(reader))
         return reader
 
+    def linger(self, key: str, readers: Iterable[PipeReader]) -> None:
+        """Keep reading ``readers``, pipes of a command that returned which its background
+        processes still hold, as at most :data:`LINGERING_PIPES` per ``key`` (a sandbox):
+        past that the oldest are closed (their writers get EPIPE), so that a sandbox cannot
+        make QAI hold a descriptor per command it ever ran."""
+        kept = self._lingering.setdefault(key, [])
+        for reader in readers:
+            if not reader.done.is_set():
+                reader.lingers_for = key
+                kept.append(reader)
+        while len(kept) > LINGERING_PIPES:
+            oldest = kept.pop(0)
+            oldest.lingers_for = None
+            oldest.close()
+
     async def _forget_reader(self, reader: PipeReader) -> None:
         await reader.done.wait()
         self._readers.discard(reader)
+        key = reader.lingers_for
+        if key is not None and (kept := self._lingering.get(key)) is not None:
+            kept.remove(reader)
+            if not kept:
+                del self._lingering[key]
 
     async def shutdown(self, last: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``last()`` on the loop, then close the pipes still read, cancel the background

@@ -28,7 +28,7 @@ from qai.sandbox.local.launch import INIT_TIMEOUT, Launcher
 from qai.sandbox.local.loop import ManagerLoop
 from qai.sandbox.local.owned import OwnedSandboxes
 from qai.sandbox.local.reaper import PRUNE_INTERVAL, Reaper
-from qai.sandbox.local.registry import FileLock, Registry, is_locked
+from qai.sandbox.local.registry import FileLock, Registry, is_locked, reserve_uid
 from qai.sandbox.local.sandbox import LocalSandbox, sandbox_info
 from qai.sandbox.local.server import recover
 from qai.sandbox.preview.hosts import PreviewHosts
@@ -192,7 +192,9 @@ class LocalSandboxManager(SandboxManager):
         try:
             uid: int | None = None
             if self._context.bwrap:
-                uid, uid_lock = self.registry.reserve_uid(name, self.settings.sandbox_uid_base)
+                uid, uid_lock = reserve_uid(
+                    self.settings.sandbox_uid_dir, name, self.settings.sandbox_uid_base
+                )
             sandbox = await self._launcher.launch(
                 template,
                 name,

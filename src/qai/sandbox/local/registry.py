@@ -3,9 +3,10 @@
 ``<data_dir>/sandboxes/<name>/`` is a sandbox's directory (its ``/home/user``);
 ``<data_dir>/sandboxes/.run/`` holds, per running sandbox, ``<name>.json`` (its record),
 ``<name>.lock`` (flock held by the owning process; its mtime is the last use) and
-``<name>.log`` (its server's output and late output of background commands), plus
-``uid-<n>.lock`` files reserving host uids. The server, a worker and the CLI each have a
-manager; through these files each can list, use, preview and stop the others' sandboxes.
+``<name>.log`` (its server's output and late output of background commands). The server, a
+worker and the CLI each have a manager; through these files each can list, use, preview and
+stop the others' sandboxes. Host uids are reserved machine-wide, by ``uid-<uid>.lock`` files
+in one directory for all data directories (:func:`reserve_uid`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from qai.sandbox._model import SandboxStatus, is_name
-from qai.sandbox.local.procs import is_alive
+from qai.sandbox.local.procs import is_alive, pids_of_uid
 
 logger = logging.getLogger("qai.sandbox")
 
@@ -253,32 +254,51 @@ class Registry:
         )
         return True
 
-    def reserve_uid(self, name: str, base: int) -> tuple[int, FileLock]:
-        """A host uid no other running sandbox uses, the same one for a name when possible."""
-        first = zlib.crc32(name.encode()) % UID_SLOTS
-        for step in range(UID_SLOTS):
-            slot = (first + step) % UID_SLOTS
-            lock = FileLock.try_acquire(self.run / f"uid-{slot}.lock")
-            if lock is not None:
-                return base + slot, lock
-        raise RuntimeError("all sandbox uids are taken")
+
+def reserve_uid(directory: Path, name: str, base: int) -> tuple[int, FileLock]:
+    """A host uid for sandbox ``name`` that no other running sandbox on the machine has,
+    with the lock that reserves it while the sandbox runs.
+
+    ``directory`` (QAI_SANDBOX_UID_DIR) is one for the whole machine, so sandboxes started
+    from different data directories never share a uid (stopping one kills its uid's
+    processes). The search starts at a slot hashed from the name, so a name usually gets the
+    same uid again, and skips a uid that is locked or still has processes (left by a QAI
+    that kept its locks elsewhere, or not yet reaped).
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    first = zlib.crc32(name.encode()) % UID_SLOTS
+    for step in range(UID_SLOTS):
+        uid = base + (first + step) % UID_SLOTS
+        lock = FileLock.try_acquire(directory / f"uid-{uid}.lock")
+        if lock is None:
+            continue
+        if pids_of_uid(uid):
+            lock.release()
+            continue
+        return uid, lock
+    raise RuntimeError("all sandbox uids are taken")
 
 
 class Log:
-    """A sandbox's log file, capped: past :data:`LOG_LIMIT` bytes it rolls over to ``.1``."""
+    """A sandbox's log file, capped: past :data:`LOG_LIMIT` bytes it rolls over to ``.1``, so
+    the two hold at most twice that. Several processes may write one log (each has a
+    :class:`Log` of it): the size is the file's own, read at each write, not a count of
+    what this one wrote."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.size = path.stat().st_size if path.exists() else 0
 
     def write(self, data: bytes) -> None:
-        if self.size + len(data) > LOG_LIMIT:
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self.size = 0
+        data = data[-LOG_LIMIT:]
+        with open(self.path, "ab") as file:
+            if os.fstat(file.fileno()).st_size + len(data) <= LOG_LIMIT:
+                file.write(data)
+                return
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
         with open(self.path, "ab") as file:
             file.write(data)
-        self.size += len(data)
 
     def note(self, line: str) -> None:
         """A line from QAI itself (not from the sandbox), marked as such."""

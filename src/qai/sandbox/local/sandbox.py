@@ -26,7 +26,7 @@ from qai.sandbox._base import Sandbox
 from qai.sandbox._errors import SandboxError, SandboxNotFound
 from qai.sandbox._model import CommandResult, SandboxInfo, SandboxStatus
 from qai.sandbox.local.context import Context
-from qai.sandbox.local.files import check_paths, list_files, owner_of, read_file, write_file
+from qai.sandbox.local.files import check_paths, list_files, owner_of, read_files, write_file
 from qai.sandbox.local.netns import open_socket
 from qai.sandbox.local.procs import exit_code, is_alive, kill_tree, kill_uid
 from qai.sandbox.local.registry import FileLock, Log, Record, tail
@@ -319,7 +319,14 @@ class LocalSandbox(Sandbox):
 
     async def read_files(self, paths: Sequence[str]) -> dict[str, str]:
         self._check_running()
-        return await asyncio.to_thread(lambda: {p: read_file(self.directory, p) for p in paths})
+        settings = self._context.settings
+        return await asyncio.to_thread(
+            read_files,
+            self.directory,
+            paths,
+            max_files=settings.sandbox_read_max_files,
+            max_bytes=settings.sandbox_read_max_mb << 20,
+        )
 
     async def list_files(self) -> builtins.list[str]:
         self._check_running()
