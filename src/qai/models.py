@@ -2,7 +2,15 @@
 
 from qai.db.base import Base
 from qai.live.models import Event
-from qai.messages.models import Fragment, Message, MessageRole, MessageType
+from qai.messages.models import (
+    Fragment,
+    Message,
+    MessageRole,
+    MessageType,
+    Screenshot,
+    Version,
+    VersionOrigin,
+)
 from qai.projects.models import Project, ProjectOptions
 from qai.runs.models import Run, RunStep
 from qai.workers.models import Worker
@@ -18,5 +26,8 @@ __all__ = [
     "ProjectOptions",
     "Run",
     "RunStep",
+    "Screenshot",
+    "Version",
+    "VersionOrigin",
     "Worker",
 ]

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Text, text
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, LargeBinary, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qai.db.base import Base, JsonDocument, Timestamp, new_id, same_as_created, utcnow
@@ -12,7 +13,15 @@ from qai.messages.rules import MessageRole, MessageType
 if TYPE_CHECKING:
     from qai.projects.models import Project
 
-__all__ = ["Fragment", "Message", "MessageRole", "MessageType"]
+__all__ = [
+    "Fragment",
+    "Message",
+    "MessageRole",
+    "MessageType",
+    "Screenshot",
+    "Version",
+    "VersionOrigin",
+]
 
 
 class Message(Base):
@@ -84,3 +93,65 @@ class Fragment(Base):
     )
 
     message: Mapped[Message] = relationship(back_populates="fragment", lazy="raise")
+
+
+class VersionOrigin(StrEnum):
+    """Who made a version: the agent's run, a restore, a hand edit, or a fork from another project."""
+
+    AGENT = "agent"
+    RESTORE = "restore"
+    EDIT = "edit"
+    FORK = "fork"
+
+
+class Version(Base):
+    """Ours (table ``qai_version``): what QAI knows of a fragment beyond the original's columns.
+
+    One row per fragment QAI made. A fragment without a row (the original's) is an agent's
+    finished version with no check. ``check`` holds the app check's result
+    (``{"status", "problems", ...}``); ``unfinished`` marks the files a run left when it ended in
+    an ERROR; ``based_on_id`` is the version a restore, an edit or a follow-up started from.
+    """
+
+    __tablename__ = "qai_version"
+    __table_args__ = (Index("qai_version_project_idx", "project_id", "created_at"),)
+
+    fragment_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Fragment.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Project.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    origin: Mapped[VersionOrigin] = mapped_column(
+        Enum(
+            VersionOrigin,
+            native_enum=False,
+            create_constraint=False,
+            length=16,
+            values_callable=lambda members: [member.value for member in members],
+        ),
+        default=VersionOrigin.AGENT,
+    )
+    unfinished: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    based_on_id: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("Fragment.id", ondelete="SET NULL", onupdate="CASCADE"), nullable=True
+    )
+    author: Mapped[str | None] = mapped_column(Text, nullable=True)
+    check: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+
+
+class Screenshot(Base):
+    """Ours (table ``qai_screenshot``): the PNG the app check took of a version, its thumbnail."""
+
+    __tablename__ = "qai_screenshot"
+
+    fragment_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Fragment.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
