@@ -96,7 +96,7 @@ class Fragment(Base):
 
 
 class VersionOrigin(StrEnum):
-    """Who made a version: the agent's run, a restore, a hand edit, or a fork from another project."""
+    """Who made a version: the agent's run, a restore, a hand edit, or a fork of another project."""
 
     AGENT = "agent"
     RESTORE = "restore"
