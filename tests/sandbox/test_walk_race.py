@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import LocalSandbox, LocalSandboxManager
-from qai.sandbox.local.files import MAX_WALK_DEPTH, chown_tree, list_files, tree_size
+from qai.sandbox.local.files import (
+    MAX_WALK_DEPTH,
+    TreeTooDeep,
+    chown_tree,
+    list_files,
+    tree_size,
+)
 
 pytestmark = pytest.mark.bwrap
 
@@ -99,9 +105,11 @@ def wait_for(path: Path) -> None:
         time.sleep(0.05)
 
 
-def test_walks_skip_what_is_nested_too_deep(tmp_path: Path) -> None:
+def test_walks_skip_what_is_nested_too_deep_and_its_size_is_not_trusted(tmp_path: Path) -> None:
     """A sandbox can nest directories as deep as it likes; the walks (a descriptor open per
-    level) go down to MAX_WALK_DEPTH and no further, instead of failing."""
+    level) go down to MAX_WALK_DEPTH and no further, instead of failing. What lies deeper is
+    not measured, so the size of such a tree is refused rather than undercounted (the reaper
+    stops the sandbox: bytes hidden below the walk would escape the disk limit)."""
     root = tmp_path / "deep"
     root.mkdir()
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -117,7 +125,19 @@ def test_walks_skip_what_is_nested_too_deep(tmp_path: Path) -> None:
         os.close(fd)
     (root / "top.txt").write_text("top")
     assert list_files(root) == ["top.txt"]
-    assert tree_size(root) > 0
+    with pytest.raises(TreeTooDeep):
+        tree_size(root)
+    chown_tree(root, (os.getuid(), os.getgid()))  # goes down as far as it can, no error
+
+
+def test_a_tree_exactly_as_deep_as_the_walk_is_measured(tmp_path: Path) -> None:
+    root = tmp_path / "deep"
+    path = root
+    for _ in range(MAX_WALK_DEPTH):
+        path = path / "d"
+    path.mkdir(parents=True)
+    (path / "bottom.txt").write_text("x" * 10_000)
+    assert tree_size(root) >= 10_000
 
 
 def test_walks_of_a_missing_directory_find_nothing(tmp_path: Path) -> None:

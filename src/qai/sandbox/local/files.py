@@ -263,13 +263,18 @@ def read_files(
     return found
 
 
-def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Iterator[_Entry]:
+def _walk_tree(
+    root: Path,
+    enter: Callable[[str], bool] = lambda _: True,
+    too_deep: Callable[[str], None] = lambda _: None,
+) -> Iterator[_Entry]:
     """Every entry under ``root`` (depth first, ``root`` itself not included), found through
     directory descriptors: each directory is opened from its parent's descriptor with
     ``O_NOFOLLOW``, so a directory swapped for a symlink meanwhile is skipped, never followed.
 
     Directories whose name ``enter`` refuses are yielded but not entered, nor are directories
-    nested deeper than :data:`MAX_WALK_DEPTH` (each level holds a descriptor open).
+    nested deeper than :data:`MAX_WALK_DEPTH` (each level holds a descriptor open): ``too_deep``
+    is told of each such directory (it may raise to end the walk).
     """
     stack: list[tuple[int, _Entries, str]] = []
     try:
@@ -298,6 +303,7 @@ def _walk_tree(root: Path, enter: Callable[[str], bool] = lambda _: True) -> Ite
             if not stat.S_ISDIR(info.st_mode) or not enter(entry.name):
                 continue
             if len(stack) > MAX_WALK_DEPTH:
+                too_deep(relative)
                 continue
             try:
                 child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
@@ -354,9 +360,19 @@ def _listed_dir(name: str) -> bool:
     return not name.startswith(".") and name not in SKIPPED_DIRS
 
 
+class TreeTooDeep(Exception):
+    """A directory tree nests deeper than :data:`MAX_WALK_DEPTH`: what lies below that depth
+    cannot be measured, so no size can be trusted (a sandbox could hide any amount there)."""
+
+
 def tree_size(root: Path) -> int:
-    """Bytes of disk used under ``root`` (symlinks not followed)."""
-    return sum(entry.stat.st_blocks * 512 for entry in _walk_tree(root))
+    """Bytes of disk used under ``root`` (symlinks not followed); raises :class:`TreeTooDeep`
+    if the tree goes deeper than the walk does."""
+
+    def too_deep(relative: str) -> None:
+        raise TreeTooDeep(f"directories nested deeper than {MAX_WALK_DEPTH} levels")
+
+    return sum(entry.stat.st_blocks * 512 for entry in _walk_tree(root, too_deep=too_deep))
 
 
 def chown_tree(root: Path, owner: tuple[int, int]) -> None:

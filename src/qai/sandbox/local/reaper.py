@@ -11,7 +11,7 @@ import time
 
 from qai.sandbox._errors import SandboxError
 from qai.sandbox.local.context import Context
-from qai.sandbox.local.files import tree_size
+from qai.sandbox.local.files import TreeTooDeep, tree_size
 from qai.sandbox.local.owned import OwnedSandboxes
 from qai.sandbox.local.sandbox import LocalSandbox
 
@@ -117,7 +117,11 @@ class Reaper:
             if not sandbox.busy and now - used > settings.sandbox_idle_seconds:
                 await self._stop(sandbox, f"idle for {now - used:.0f}s")
                 continue
-            size = await asyncio.to_thread(tree_size, sandbox.directory)
+            try:
+                size = await asyncio.to_thread(tree_size, sandbox.directory)
+            except TreeTooDeep as exc:
+                await self._stop(sandbox, f"its directory cannot be measured: {exc}")
+                continue
             if size > settings.sandbox_disk_mb << 20:
                 await self._stop(
                     sandbox,
