@@ -1,12 +1,15 @@
-"""What the CLI says beside its tables, in real processes: the original's message types, and
-which port `qai sandbox list` assumes for preview addresses."""
+"""What the CLI says beside its tables, in real processes: the original's message types, which
+port `qai sandbox list` assumes for preview addresses, and why it cannot start."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.agent.support import HAVE_BWRAP
 from tests.live import QAI_SOURCE, live_server
@@ -66,3 +69,23 @@ def test_sandbox_list_says_which_port_its_preview_addresses_use(tmp_path: Path) 
     assert "Preview addresses use port 8000 (QAI_PORT in this shell)" in listed.stderr
     assert "http://port-note.preview.localhost:9123" in exported.stdout
     assert "Preview addresses use port 9123" in exported.stderr
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"], ["db", "upgrade"]])
+def test_a_database_that_cannot_be_opened_is_said_in_one_line(
+    command: list[str], tmp_path: Path
+) -> None:
+    """A new user's typo in DATABASE_URL: one plain line and exit status 1, no traceback. (A
+    closed port stands for every reason; the message carries the driver's own words.)"""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    done = qai(
+        *command,
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/qai",
+        QAI_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert done.returncode == 1, done.stderr
+    assert "the database could not be opened" in done.stderr
+    assert "Check DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr

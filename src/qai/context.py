@@ -54,6 +54,7 @@ class AppContext:
     runs: RunDispatch
     _background: Background = field(default_factory=Background, repr=False)
     _started: bool = field(default=False, repr=False)
+    _migrated: bool = field(default=False, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -98,9 +99,8 @@ class AppContext:
         process that executes runs, start the heartbeat, the repair (whose first pass, at
         once, gives what earlier processes left its runs) and the pruning of old live events."""
         settings = self.settings
-        self._make_data_private()
-        if settings.auto_migrate:
-            await asyncio.to_thread(migrate.upgrade, settings)
+        if not self._migrated:
+            await asyncio.to_thread(self.migrate)
         for choice in (self.models.main, self.models.small):
             if choice.problem:
                 log.warning("%s", choice.problem)
@@ -171,6 +171,15 @@ class AppContext:
             yield self
         finally:
             await self.close()
+
+    def migrate(self) -> None:
+        """Make the data directory private and migrate the database (if QAI_AUTO_MIGRATE):
+        the part of :meth:`start` a command can do first, to say plainly why it cannot start
+        (raises :class:`qai.db.migrate.DatabaseUnavailable`)."""
+        self._make_data_private()
+        if self.settings.auto_migrate:
+            migrate.upgrade(self.settings)
+        self._migrated = True
 
     def _make_data_private(self) -> None:
         """The data directory 0700 and the database files 0600, also those an earlier QAI

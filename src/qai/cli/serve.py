@@ -10,6 +10,7 @@ from types import FrameType
 
 import typer
 
+from qai.errors import QaiError
 from qai.jobs import Role
 from qai.settings import Settings, load_settings
 
@@ -75,6 +76,11 @@ def run_server(settings: Settings, *, role: Role) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     warn_if_exposed(settings)
+    try:
+        context.migrate()
+    except QaiError as exc:
+        typer.echo(f"QAI cannot start: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     app = create_app(context)
     log.info(
         "QAI on http://%s:%d (database: %s)",

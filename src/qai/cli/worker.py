@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 
+from qai.errors import QaiError
 from qai.settings import Settings, load_settings
 
 log = logging.getLogger("qai")
@@ -20,7 +21,13 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    async with AppContext.build(settings, role="worker").running():
+    context = AppContext.build(settings, role="worker")
+    try:
+        await asyncio.to_thread(context.migrate)
+    except QaiError as exc:
+        await context.close()
+        raise SystemExit(f"QAI cannot start: {exc.message}") from None
+    async with context.running():
         log.info("worker ready; stop it with Ctrl-C (runs in flight resume when a worker restarts)")
         await stopping.wait()
 

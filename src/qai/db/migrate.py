@@ -14,9 +14,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from qai.db.engine import PRIVATE_DIRECTORY, sqlite_path
 from qai.errors import QaiError
 from qai.settings import Settings
 
@@ -58,7 +60,30 @@ def head_revision(settings: Settings) -> str:
     return head
 
 
+class DatabaseUnavailable(QaiError):
+    """The database could not be opened (server down, database missing, bad credentials)."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+def check_reachable(settings: Settings) -> None:
+    """Connect once, or raise :class:`DatabaseUnavailable` saying why in one line (a SQLite
+    file's directory is made first, as the migrations would)."""
+    path = sqlite_path(settings.sqlalchemy_url)
+    if path is not None:
+        path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    try:
+        _run(settings, lambda _connection: None)
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"the database could not be opened: {reason}. "
+            "Check DATABASE_URL (docs/settings.md) and that the database exists."
+        ) from exc
+
+
 def upgrade(settings: Settings, revision: str = "head") -> None:
+    check_reachable(settings)
     command.upgrade(alembic_config(settings), revision)
 
 
