@@ -30,6 +30,7 @@ from qai.projects.previews import fragment_previews
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
+from qai.versions.router import router as versions_router
 
 log = logging.getLogger("qai")
 
@@ -83,6 +84,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(runs_router)
     app.include_router(live_router)
+    app.include_router(versions_router)
     web.install(app)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(

@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from qai.common.deps import DatabaseDep, SettingsDep
 from qai.errors import QaiError
 from qai.messages import service as messages
+from qai.versions import service as versions
 from qai.web import _views as views
 from qai.web._download import archive_name, zip_files
 from qai.web._examples import EXAMPLES
@@ -198,13 +199,13 @@ async def file_piece(
 
 @router.get("/fragments/{fragment_id}/download")
 async def download(fragment_id: str, db: DatabaseDep) -> Response:
-    fragment = await messages.get_fragment(db, fragment_id)
-    content = await asyncio.to_thread(zip_files, fragment.files())
+    title, files = await versions.download(db, fragment_id)
+    content = await asyncio.to_thread(zip_files, files)
     return Response(
         content,
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="{archive_name(fragment.title)}"',
+            "Content-Disposition": f'attachment; filename="{archive_name(title)}"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
