@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Integer, Text, bindparam, cast, false, func, literal_column, select
+from sqlalchemy import (
+    Integer,
+    Text,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -67,6 +77,8 @@ def _numbered(*extra: Any) -> Any:
             func.coalesce(Version.unfinished, false()).label("unfinished"),
             Message.content.label("reply"),
             _PROMPT.content.label("prompt"),
+            Message.created_at.label("position_at"),
+            Message.id.label("position_id"),
             *extra,
         )
         .join(Message, Message.id == Fragment.message_id)
@@ -85,6 +97,19 @@ _PAGE = (
     .where(_LISTED.c.number > bindparam("after"))
     .order_by(_LISTED.c.number)
     .limit(bindparam("limit"))
+)
+_POSITION = tuple_(_LISTED.c.position_at, _LISTED.c.position_id)
+_SPAN = (
+    select(*_ROW_COLUMNS)
+    .where(
+        tuple_(
+            bindparam("from_at", type_=Message.created_at.type), bindparam("from_id", type_=Text())
+        ) <= _POSITION,
+        tuple_(
+            bindparam("to_at", type_=Message.created_at.type), bindparam("to_id", type_=Text())
+        ) >= _POSITION,
+    )
+    .order_by(_LISTED.c.number)
 )
 _ONE = select(*_ROW_COLUMNS).where(_LISTED.c.fragment_id == bindparam("fragment_id"))
 _WITH_FILES = _numbered(cast(Fragment.files, Text).label("files_json"))
@@ -119,6 +144,23 @@ class VersionReads:
         """Up to ``limit`` versions numbered above ``after``, oldest first."""
         rows = await self.database.rows(
             _PAGE, {"project_id": project_id, "after": after, "limit": limit}
+        )
+        return [_row(row) for row in rows]
+
+    async def span(
+        self, project_id: str, first: tuple[datetime, str], last: tuple[datetime, str]
+    ) -> list[VersionRow]:
+        """The versions whose messages sit between ``first`` and ``last`` (message positions,
+        both included): those of a page of history, in one statement."""
+        rows = await self.database.rows(
+            _SPAN,
+            {
+                "project_id": project_id,
+                "from_at": first[0],
+                "from_id": first[1],
+                "to_at": last[0],
+                "to_id": last[1],
+            },
         )
         return [_row(row) for row in rows]
 

@@ -19,7 +19,7 @@ from qai.live import service as live
 from qai.messages import service as messages
 from qai.messages.limits import FragmentFiles, FragmentLimits, left_out_note
 from qai.messages.models import Message, Version, VersionOrigin
-from qai.messages.repository import FragmentRow, MessageReads
+from qai.messages.repository import FragmentRow, MessageReads, MessageRow
 from qai.messages.schemas import MessageOut
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
@@ -77,6 +77,18 @@ async def list_versions(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].number if more and rows else None
+
+
+async def numbers_of(
+    database: Database, project_id: str, history: list[MessageRow]
+) -> dict[str, VersionRow]:
+    """The versions of a page of history by fragment id (one statement)."""
+    if not any(message.fragment is not None for message in history):
+        return {}
+    rows = await VersionReads(database).span(
+        project_id, history[0].position, history[-1].position
+    )
+    return {row.fragment_id: row for row in rows}
 
 
 async def _publish(session: AsyncSession, message: Message) -> None:

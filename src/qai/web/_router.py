@@ -28,7 +28,7 @@ STATIC_DIR = HERE / "static"
 
 router = APIRouter(include_in_schema=False)
 
-Tab = Literal["preview", "code"]
+Tab = Literal["preview", "code", "changes"]
 
 # The pages run only our own scripts and styles; a preview lives in a frame on its own origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -163,10 +163,11 @@ async def message_items(
     else:
         page = await views.history_after(db, project_id, after)
     newest = views.cursor_of(page.items[-1]) if page.items else ""
+    numbered = await versions.numbers_of(db, project_id, page.items)
     return _piece(
         request,
         "_messages.html",
-        {"messages": page.items, "selected_fragment_id": None},
+        {"messages": page.items, "selected_fragment_id": None, "versions": numbered},
         {
             "QAI-Prev-Cursor": page.prev_cursor or "",
             "QAI-Newest-Cursor": newest,
@@ -184,8 +185,19 @@ async def workspace_piece(
     tab: Tab = "preview",
 ) -> HTMLResponse:
     fragment = await messages.get_fragment(db, fragment_id)
-    workspace = await asyncio.to_thread(views.workspace, fragment, file)
+    workspace = await views.workspace_of(db, fragment, file)
     return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
+
+
+@router.get("/ui/fragments/{fragment_id}/diff", response_class=HTMLResponse)
+async def diff_piece(
+    request: Request, fragment_id: str, db: DatabaseDep, against: str | None = None
+) -> HTMLResponse:
+    comparison = await versions.compare(db, fragment_id, against or None)
+    choices, _ = await versions.list_versions(
+        db, comparison.version.project_id, limit=views.VERSION_CHOICES
+    )
+    return _piece(request, "_diff.html", {"comparison": comparison, "choices": choices})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
