@@ -4,6 +4,7 @@ database (no run, no model), as the original app's rows would be."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qai.db import create_database
@@ -36,5 +37,7 @@ async def _seed(
 def seed_project(
     database_url: str, data_dir: Path, files: dict[str, str], template: str = "web"
 ) -> tuple[str, str]:
-    """(project id, the fragment id of its v1)."""
-    return asyncio.run(_seed(database_url, data_dir, files, template))
+    """(project id, the fragment id of its v1). In a thread of its own: a caller may be running
+    an event loop already (Playwright's sync API does)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _seed(database_url, data_dir, files, template)).result()

@@ -234,6 +234,9 @@ def test_compare_against_the_previous_or_any_version(
     first = http.get(f"/api/fragments/{v1}/diff").json()
     assert first["against"] is None
     assert {f["status"] for f in first["files"]} == {"added"}
+    nothing = http.get(f"/api/fragments/{v2_id}/diff", params={"against": "none"}).json()
+    assert nothing["against"] is None
+    assert {f["status"] for f in nothing["files"]} == {"added"}
     back = http.get(f"/api/fragments/{v1}/diff", params={"against": v2_id}).json()
     assert {f["path"]: f["status"] for f in back["files"]}["new.css"] == "removed"
     _, other = seed_project(f"sqlite:///{database_path}", database_path.parent / "data", V1)

@@ -104,10 +104,10 @@ _SPAN = (
     .where(
         tuple_(
             bindparam("from_at", type_=Message.created_at.type), bindparam("from_id", type_=Text())
-        ) <= _POSITION,
-        tuple_(
-            bindparam("to_at", type_=Message.created_at.type), bindparam("to_id", type_=Text())
-        ) >= _POSITION,
+        )
+        <= _POSITION,
+        tuple_(bindparam("to_at", type_=Message.created_at.type), bindparam("to_id", type_=Text()))
+        >= _POSITION,
     )
     .order_by(_LISTED.c.number)
 )

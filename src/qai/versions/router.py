@@ -138,7 +138,11 @@ async def diff(
     fragment_id: FragmentId,
     db: DatabaseDep,
     against: Annotated[
-        str | None, Query(description="A fragment id of the same project; default: the previous")
+        str | None,
+        Query(
+            description="A fragment id of the same project; default: the previous version; "
+            '"none": against nothing'
+        ),
     ] = None,
 ) -> Response:
     return json_response(comparison_json(await service.compare(db, fragment_id, against)))

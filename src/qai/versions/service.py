@@ -85,9 +85,7 @@ async def numbers_of(
     """The versions of a page of history by fragment id (one statement)."""
     if not any(message.fragment is not None for message in history):
         return {}
-    rows = await VersionReads(database).span(
-        project_id, history[0].position, history[-1].position
-    )
+    rows = await VersionReads(database).span(project_id, history[0].position, history[-1].position)
     return {row.fragment_id: row for row in rows}
 
 
@@ -287,12 +285,17 @@ class Comparison:
     files: list[FileDiff]
 
 
+AGAINST_NOTHING = "none"
+
+
 async def compare(database: Database, fragment_id: str, against: str | None) -> Comparison:
-    """What ``fragment_id`` changed against ``against`` (default: the version before it; for v1,
-    against nothing)."""
+    """What ``fragment_id`` changed against ``against`` (default: the version before it, or
+    nothing for v1; ``"none"``: against nothing, every file added)."""
     source = await _locate(database, fragment_id)
     other: Located | None = None
-    if against is not None:
+    if against == AGAINST_NOTHING:
+        pass
+    elif against is not None:
         other = await _locate(database, against)
         if other.version.project_id != source.version.project_id:
             issue = {"path": ["against"], "message": OTHER_PROJECT}

@@ -152,9 +152,7 @@ async def project_page(
         project=project,
         messages=page.items,
         prev_cursor=page.prev_cursor,
-        workspace=(
-            await workspace_of(database, fragment, path) if fragment is not None else None
-        ),
+        workspace=(await workspace_of(database, fragment, path) if fragment is not None else None),
         activity=activity,
         last_event_id=last_event_id,
         versions=numbered,
