@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from qai.settings import default_data_dir
 from tests.live import LiveServer, live_server
+from tests.sandbox.conftest import REQUIRE_NEXTJS, prepared_nextjs_cache
 from tests.versions.support import seed_project
 
 V1 = {"index.html": "<h1>Count</h1>\n<script src='app.js'></script>\n", "app.js": "let n = 0;\n"}
@@ -328,3 +330,79 @@ def test_git_clone_gives_one_commit_per_version(
     git("add", "x.txt", cwd=work)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "x", cwd=work)
     assert git("push", cwd=work).returncode != 0
+
+
+NEXT_PAGE = """"use client";
+
+import { useState } from "react";
+import { Plus } from "lucide-react";
+import { cn } from "@/lib/utils";
+
+export default function Home() {
+  const [count, setCount] = useState(0);
+  return (
+    <main className={cn("flex min-h-screen items-center justify-center", count > 3 && "bg-teal-50")}>
+      <button type="button" onClick={() => setCount(count + 1)} className="rounded px-4 py-2">
+        <Plus aria-hidden="true" /> Clicked {count} times
+      </button>
+    </main>
+  );
+}
+"""
+
+
+@pytest.mark.nextjs
+@pytest.mark.timeout(900)
+def test_a_nextjs_download_installs_and_builds(
+    http: httpx.Client, database_path: Path, tmp_path: Path
+) -> None:
+    """The zip is the whole app: `npm ci && next build` accept it as it is (installing from the
+    prepared template's npm cache, so nothing new is downloaded)."""
+    npm_cache = default_data_dir() / "cache" / "npm"
+    if prepared_nextjs_cache() is None or not npm_cache.is_dir() or shutil.which("npm") is None:
+        message = "the nextjs template is not prepared: run `qai sandbox prepare nextjs`"
+        if REQUIRE_NEXTJS:
+            pytest.fail(message)
+        pytest.skip(message)
+    _, v1 = seed_project(
+        f"sqlite:///{database_path}",
+        database_path.parent / "data",
+        {"app/page.tsx": NEXT_PAGE},
+        template="nextjs",
+    )
+    response = http.get(f"/fragments/{v1}/download")
+    assert response.status_code == 200
+    app = tmp_path / "app"
+    zipfile.ZipFile(io.BytesIO(response.content)).extractall(app)
+    assert {"package.json", "package-lock.json", "app/layout.tsx", "README.md"} <= {
+        path.relative_to(app).as_posix() for path in app.rglob("*") if path.is_file()
+    }
+    assert "npm install" in (app / "README.md").read_text()
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "npm_config_cache": str(npm_cache),
+        "npm_config_update_notifier": "false",
+        "NEXT_TELEMETRY_DISABLED": "1",
+    }
+    install = subprocess.run(
+        ["npm", "ci", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    build = subprocess.run(
+        ["node_modules/.bin/next", "build"],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert (app / ".next" / "BUILD_ID").is_file()
