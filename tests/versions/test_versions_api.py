@@ -284,6 +284,36 @@ def test_the_download_holds_the_whole_app_and_how_to_run_it(
     assert "python3 -m http.server" in archive.read("README.md").decode()
 
 
+def fetch_preview(port: int, name: str, timeout: float = 60.0) -> httpx.Response:
+    """Python does not resolve *.localhost: connect to 127.0.0.1 and send the preview's Host."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/",
+            headers={"Host": f"{name}.preview.localhost:{port}"},
+            timeout=30,
+        )
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.3)
+
+
+def test_the_project_preview_address_follows_the_newest_version(
+    http: httpx.Client, server: LiveServer, project: tuple[str, str]
+) -> None:
+    project_id, v1 = project
+    first = fetch_preview(server.port, project_id)
+    assert first.status_code == 200, first.text[:300]
+    assert first.text == V1["index.html"]
+    v2 = edit(http, v1, {"index.html": "<h1>Second</h1>\n"}).json()["fragment"]["id"]
+    assert fetch_preview(server.port, project_id).text == "<h1>Second</h1>\n"
+    http.post(f"/api/fragments/{v1}/restore").raise_for_status()
+    assert fetch_preview(server.port, project_id).text == V1["index.html"]
+    # Each version's own address stays.
+    assert fetch_preview(server.port, v2).text == "<h1>Second</h1>\n"
+    assert fetch_preview(server.port, MISSING).status_code == 404
+
+
 def git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["git", *args],
