@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.protocol import ReceivableProtocol
+from dulwich.refs import Ref
 from dulwich.repo import MemoryRepo
 from dulwich.server import DictBackend, UploadPackHandler
 
 from qai.versions.repository import VersionFiles
 
-BRANCH = b"refs/heads/main"
+BRANCH = Ref(b"refs/heads/main")
+HEAD = Ref(b"HEAD")
 QAI_AUTHOR = "QAI <qai@localhost>"
 SERVICE = "git-upload-pack"
 FILE_MODE = 0o100644
@@ -59,7 +61,7 @@ def commit_specs(versions: list[VersionFiles]) -> list[CommitSpec]:
     ]
 
 
-def _tree(repo: MemoryRepo, files: Mapping[str, str]) -> bytes:
+def _tree(repo: MemoryRepo, files: Mapping[str, str]) -> ObjectID:
     store = repo.object_store
     nested: dict[str, Any] = {}
     for path, content in files.items():
@@ -72,7 +74,7 @@ def _tree(repo: MemoryRepo, files: Mapping[str, str]) -> bytes:
         else:
             level[name] = content
 
-    def write(level: dict[str, Any]) -> bytes:
+    def write(level: dict[str, Any]) -> ObjectID:
         tree = Tree()
         for name, value in level.items():
             if isinstance(value, dict):
@@ -90,7 +92,7 @@ def _tree(repo: MemoryRepo, files: Mapping[str, str]) -> bytes:
 def build_repository(commits: list[CommitSpec]) -> MemoryRepo:
     """One commit per version on ``main``, oldest first."""
     repo = MemoryRepo()
-    parent: bytes | None = None
+    parent: ObjectID | None = None
     for spec in commits:
         commit = Commit()
         commit.tree = _tree(repo, spec.files)
@@ -105,13 +107,13 @@ def build_repository(commits: list[CommitSpec]) -> MemoryRepo:
         parent = commit.id
     if parent is not None:
         repo.refs[BRANCH] = parent
-        repo.refs.set_symbolic_ref(b"HEAD", BRANCH)
+        repo.refs.set_symbolic_ref(HEAD, BRANCH)
     return repo
 
 
 def _handler(repo: MemoryRepo, proto: ReceivableProtocol, *, advertise: bool) -> UploadPackHandler:
     return UploadPackHandler(
-        DictBackend({b"/": repo}),  # type: ignore[dict-item]
+        DictBackend({b"/": repo}),  # type: ignore[arg-type]  # MemoryRepo is a BackendRepo
         [b"/"],  # type: ignore[list-item]
         proto,
         stateless_rpc=True,

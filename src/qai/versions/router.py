@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+from dulwich.repo import MemoryRepo
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from qai.common.deps import DatabaseDep, SettingsDep, context_of
@@ -153,7 +154,7 @@ async def diff(
 GIT_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
-async def _repository(db: DatabaseDep, project_id: str) -> git.MemoryRepo:
+async def _repository(db: DatabaseDep, project_id: str) -> MemoryRepo:
     versions = await service.history(db, check_project_id(project_id))
     return await asyncio.to_thread(git.build_repository, git.commit_specs(versions))
 

@@ -42,7 +42,7 @@ class FragmentWithVersion(FragmentOut):
 
 
 class MessageWithVersion(MessageOut):
-    fragment: FragmentWithVersion | None = None  # type: ignore[assignment]
+    fragment: FragmentWithVersion | None = None
 
 
 class FragmentEdit(Input):
