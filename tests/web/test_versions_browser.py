@@ -76,6 +76,9 @@ def test_edit_a_file_by_hand_and_save_a_new_version(
     expect(cards).to_have_count(1)
     expect(cards.first).to_contain_text("v1")
     expect(cards.first).to_contain_text("by the agent")
+    expect(page.locator("[data-app-url]")).to_have_attribute(
+        "href", f"http://{project_id}.preview.localhost:{qai.port}"
+    )
     code = page.locator("#panel-code")
     expect(code.locator("[data-clone-command]")).to_have_value(
         f"git clone {qai.url}/projects/{project_id}.git"

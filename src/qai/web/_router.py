@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from qai.common.deps import DatabaseDep, SettingsDep
+from qai.common.deps import DatabaseDep, SettingsDep, context_of
 from qai.errors import QaiError
 from qai.messages import service as messages
 from qai.versions import service as versions
@@ -96,6 +96,10 @@ def _piece(
     return templates.TemplateResponse(request, name, context, headers={**PAGE_HEADERS, **extra})
 
 
+def _preview_url(request: Request) -> views.PreviewUrl:
+    return context_of(request).sandboxes.hosts.url
+
+
 def _error_page(request: Request, error: QaiError) -> HTMLResponse:
     return _page(request, "error.html", {"error": error}, status_code=error.status)
 
@@ -144,7 +148,9 @@ async def project(
     tab: Tab = "preview",
 ) -> HTMLResponse:
     try:
-        page = await views.project_page(db, project_id, fragment_id=fragment, path=file)
+        page = await views.project_page(
+            db, project_id, fragment_id=fragment, path=file, preview_url=_preview_url(request)
+        )
     except QaiError as error:
         return _error_page(request, error)
     return _page(request, "project.html", {"page": page, "tab": tab})
@@ -185,7 +191,7 @@ async def workspace_piece(
     tab: Tab = "preview",
 ) -> HTMLResponse:
     fragment = await messages.get_fragment(db, fragment_id)
-    workspace = await views.workspace_of(db, fragment, file)
+    workspace = await views.workspace_of(db, fragment, file, _preview_url(request))
     return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class Workspace:
     tree: TreeDir
     file: CodeFile | None
     version: VersionRow | None = None
+    app_url: str | None = None  # the project's own preview address: always its newest version
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,10 @@ def code_file(files: dict[str, str], path: str | None) -> CodeFile | None:
 
 
 def workspace(
-    fragment: FragmentRow, path: str | None = None, version: VersionRow | None = None
+    fragment: FragmentRow,
+    path: str | None = None,
+    version: VersionRow | None = None,
+    app_url: str | None = None,
 ) -> Workspace:
     files = fragment.files()
     return Workspace(
@@ -125,19 +130,34 @@ def workspace(
         tree=file_tree(list(files)),
         file=code_file(files, path),
         version=version,
+        app_url=app_url,
     )
 
 
+# A preview name -> its address (the sandbox manager's ``hosts.url``).
+PreviewUrl = Callable[[str], str]
+
+
 async def workspace_of(
-    database: Database, fragment: FragmentRow, path: str | None = None
+    database: Database,
+    fragment: FragmentRow,
+    path: str | None = None,
+    preview_url: PreviewUrl | None = None,
 ) -> Workspace:
-    """The workspace of ``fragment`` with its version (number, who made it)."""
+    """The workspace of ``fragment`` with its version (number, who made it) and the project's
+    own preview address."""
     version = await versions.get_version(database, fragment.id)
-    return await asyncio.to_thread(workspace, fragment, path, version)
+    app_url = preview_url(version.project_id) if preview_url is not None else None
+    return await asyncio.to_thread(workspace, fragment, path, version, app_url)
 
 
 async def project_page(
-    database: Database, project_id: str, *, fragment_id: str | None, path: str | None
+    database: Database,
+    project_id: str,
+    *,
+    fragment_id: str | None,
+    path: str | None,
+    preview_url: PreviewUrl | None = None,
 ) -> ProjectPage:
     project = await projects.get_project(database, project_id)
     # Read before the history: every change committed after this point reaches the page as an
@@ -152,7 +172,11 @@ async def project_page(
         project=project,
         messages=page.items,
         prev_cursor=page.prev_cursor,
-        workspace=(await workspace_of(database, fragment, path) if fragment is not None else None),
+        workspace=(
+            await workspace_of(database, fragment, path, preview_url)
+            if fragment is not None
+            else None
+        ),
         activity=activity,
         last_event_id=last_event_id,
         versions=numbered,
