@@ -7,9 +7,14 @@ import json
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
+from qai.db import create_database
 from qai.messages import service as messages
 from qai.messages.limits import FragmentLimits
 from qai.messages.models import MessageType
+from qai.messages.service import FragmentDraft, save_assistant_result
+from qai.projects.service import create_project_with_first_message
+from qai.settings import Settings
+from qai.versions import git
 from qai.versions import service as versions
 from tests.agent.support import (
     StartWorker,
@@ -84,3 +89,50 @@ async def test_a_follow_up_from_a_chosen_version_reads_that_versions_files(
     ]
     assert after is None
     assert (await versions.get_version(db, v1.id)).number == 1
+
+
+async def test_restore_fork_compare_and_git_history_on_each_engine(settings: Settings) -> None:
+    database = create_database(settings)
+    try:
+        async with database.session() as session:
+            project, _ = await create_project_with_first_message(session, "a page", template="web")
+            first = await save_assistant_result(
+                session,
+                project.id,
+                "Here.",
+                FragmentDraft("Page", "http://x", {"index.html": V1_PAGE}),
+            )
+        assert first.fragment is not None
+        v1 = first.fragment.id
+
+        def url(name: str) -> str:
+            return f"http://{name}.preview.localhost:8000"
+
+        async with database.session() as session:
+            _, v2 = await versions.edit(
+                session, database, v1, {"index.html": V2_PAGE}, limits=LIMITS, preview_url=url
+            )
+        async with database.session() as session:
+            restored, v3 = await versions.restore(session, database, v1, preview_url=url)
+        assert restored.content == "Restored v1: Page"
+        assert (v3.number, v3.origin, v3.based_on_id) == (3, "restore", v1)
+        comparison = await versions.compare(database, v2.fragment_id, None)
+        assert comparison.against is not None
+        assert comparison.against.fragment_id == v1
+        assert [(f.path, f.status) for f in comparison.files] == [("index.html", "changed")]
+        async with database.session() as session:
+            forked = await versions.fork(session, database, v2.fragment_id, preview_url=url)
+        rows, _ = await versions.list_versions(database, forked.id, limit=5)
+        assert [(r.number, r.origin, r.based_on_id) for r in rows] == [(1, "fork", v2.fragment_id)]
+        history = await versions.history(database, project.id)
+        assert [h.row.number for h in history] == [1, 2, 3]
+        assert [h.files() for h in history] == [
+            {"index.html": V1_PAGE},
+            {"index.html": V2_PAGE},
+            {"index.html": V1_PAGE},
+        ]
+        repo = git.build_repository(git.commit_specs(history))
+        head = repo[repo.refs[git.BRANCH]]
+        assert head.message.decode().startswith("Restored v1: Page")
+    finally:
+        await database.dispose()
