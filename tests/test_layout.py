@@ -24,6 +24,7 @@ INFRASTRUCTURE = ("qai.db", "qai.sandbox", "qai.llm", "qai.jobs", "qai.common")
 # qai.models counts as domain code here: it is the table list, importing every domain's models.
 DOMAIN = (
     *("qai.projects", "qai.messages", "qai.conversations", "qai.runs", "qai.workers"),
+    "qai.versions",
     *("qai.live", "qai.agent", "qai.web", "qai.api", "qai.cli", "qai.trpc", "qai.accounts"),
     *("qai.context", "qai.client", "qai.models"),
 )

@@ -2,6 +2,7 @@
 
 from qai.db.base import Base
 from qai.live.models import Event
+from qai.messages.chosen import ChosenVersion
 from qai.messages.models import (
     Fragment,
     Message,
@@ -17,6 +18,7 @@ from qai.workers.models import Worker
 
 __all__ = [
     "Base",
+    "ChosenVersion",
     "Event",
     "Fragment",
     "Message",

@@ -181,7 +181,12 @@ class Settings(BaseSettings):
         default=900, gt=0, description="Idle sandboxes are stopped after this many seconds."
     )
     sandbox_max_running: int = Field(
-        default=4, ge=1, description="Most sandboxes running at once (least recently used stop)."
+        default=8,
+        ge=1,
+        description=(
+            "Most sandboxes running at once; past it the least recently used stop (a preview "
+            "someone has open is used by each of its requests)."
+        ),
     )
     sandbox_keep_stopped_hours: float = Field(
         default=168.0,

@@ -26,10 +26,11 @@ from qai.context import AppContext
 from qai.db import migrate
 from qai.live.router import router as live_router
 from qai.messages.router import router as messages_router
-from qai.projects.previews import fragment_previews
+from qai.projects.previews import fragment_previews, project_previews
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
+from qai.versions.router import router as versions_router
 
 log = logging.getLogger("qai")
 
@@ -83,6 +84,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(runs_router)
     app.include_router(live_router)
+    app.include_router(versions_router)
     web.install(app)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(
@@ -98,7 +100,11 @@ def create_app(ctx: AppContext) -> FastAPI:
                 previews=ctx.sandboxes.hosts,
             ),
         ),
-        gateway=PreviewGateway(ctx.sandboxes, fragment_previews(ctx.database)),
+        gateway=PreviewGateway(
+            ctx.sandboxes,
+            fragment_previews(ctx.database),
+            alias=project_previews(ctx.database),
+        ),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -31,7 +31,7 @@ router = APIRouter(tags=["messages"])
 async def create_message(project_id: ProjectId, body: MessageCreate, db: DatabaseDep) -> Response:
     async with db.session() as session:
         message = await service.create_user_message(
-            session, check_project_id(project_id), body.value
+            session, check_project_id(project_id), body.value, fragment_id=body.fragment_id
         )
     return json_response(new_message_json(message), status.HTTP_201_CREATED)
 

@@ -35,6 +35,10 @@ Prompt = Annotated[
 
 class MessageCreate(Input):
     value: Prompt
+    fragment_id: str | None = Field(
+        default=None,
+        description="Build on this version of the project (a fragment's id); default: the newest.",
+    )
 
 
 class FragmentOut(Schema):

@@ -16,6 +16,7 @@ from qai.common.pagination import Cursor, Page, backward_page, forward_page
 from qai.db import Database
 from qai.errors import FragmentNotFound, ProjectNotFound
 from qai.events import CodeAgentRun, send_after_commit
+from qai.messages.chosen import check_chosen, record_chosen
 from qai.messages.models import Fragment, Message, MessageRole, MessageType
 from qai.messages.repository import FragmentRow, MessageReads, MessageRepository, MessageRow
 from qai.messages.rules import check_prompt
@@ -63,15 +64,22 @@ async def history_page(
     return Page(items=items, next_cursor=next_cursor)
 
 
-async def create_user_message(session: AsyncSession, project_id: str, value: str) -> Message:
-    """A USER/RESULT message; ``code-agent/run`` is sent once the transaction commits."""
+async def create_user_message(
+    session: AsyncSession, project_id: str, value: str, *, fragment_id: str | None = None
+) -> Message:
+    """A USER/RESULT message; ``code-agent/run`` is sent once the transaction commits. With
+    ``fragment_id`` (a version of this project), its run starts from that version's files."""
     check_prompt(value)
+    if fragment_id is not None:
+        await check_chosen(session, project_id, fragment_id)
     message = Message(
         content=value, role=MessageRole.USER, type=MessageType.RESULT, project_id=project_id
     )
     if not await MessageRepository(session).add(message):
         raise ProjectNotFound()
     set_committed_value(message, "fragment", None)
+    if fragment_id is not None:
+        await record_chosen(session, message.id, fragment_id)
     send_after_commit(
         session, CodeAgentRun(project_id=project_id, message_id=message.id, value=value)
     )

@@ -9,6 +9,7 @@ from qai.messages.models import Fragment, Message
 from qai.messages.repository import decode_files
 from qai.projects.models import ProjectOptions
 from qai.sandbox import PreviewSpec, Resolve
+from qai.sandbox.preview import Alias
 
 # A project the original app made has no template of ours: its fragments are Next.js apps.
 ORIGINAL_TEMPLATE = "nextjs"
@@ -19,6 +20,27 @@ _PREVIEW = (
     .outerjoin(ProjectOptions, ProjectOptions.project_id == Message.project_id)
     .where(Fragment.id == bindparam("fragment_id"))
 )
+
+
+_NEWEST_FRAGMENT = (
+    select(Fragment.id)
+    .join(Message, Message.id == Fragment.message_id)
+    .where(Message.project_id == bindparam("project_id"))
+    .order_by(Message.created_at.desc(), Message.id.desc())
+    .limit(1)
+)
+
+
+def project_previews(database: Database) -> Alias:
+    """The preview gateway's aliases: a project's id names its newest version's preview, so
+    ``http://<project-id>.preview.localhost:<port>`` follows the project (the app's saved data,
+    kept per origin, survives new versions)."""
+
+    async def newest_version(name: str) -> str | None:
+        rows = await database.rows(_NEWEST_FRAGMENT, {"project_id": name})
+        return str(rows[0][0]) if rows else None
+
+    return newest_version
 
 
 def fragment_previews(database: Database) -> Resolve:

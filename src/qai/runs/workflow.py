@@ -29,7 +29,7 @@ from qai.agent import (
 from qai.db import Database, new_id
 from qai.errors import QaiError, RunNotFound
 from qai.llm import Models
-from qai.messages import service as messages
+from qai.messages.chosen import starting_fragment
 from qai.messages.limits import (
     FragmentFiles,
     FragmentLimits,
@@ -185,7 +185,7 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
             project_id, limit=MEMORY_MESSAGES
         )
     # A project's runs go one at a time: its newest fragment cannot change while this one runs.
-    latest = await messages.latest_fragment(database, project_id)
+    latest = await starting_fragment(database, project_id, message_id)
     # The conversation so far: every message but this one and the USER messages queued after it
     # (their answers cannot exist yet: a project's runs go one at a time, in order).
     earlier = [

@@ -1,15 +1,16 @@
-"""A fragment's files as a zip archive."""
+"""A version's app as a zip archive."""
 
 from __future__ import annotations
 
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 
 from qai.web._render import safe_relative_path
 
 
-def zip_files(files: dict[str, str]) -> bytes:
+def zip_files(files: Mapping[str, str | bytes]) -> bytes:
     """The files, deflated, under their relative paths; a path that would land outside the
     archive's folder when unpacked is left out."""
     buffer = io.BytesIO()

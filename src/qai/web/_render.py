@@ -205,8 +205,23 @@ def clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
 
+MADE_BY = {
+    "agent": "by the agent",
+    "restore": "restored",
+    "edit": "edited by hand",
+    "fork": "forked",
+}
+
+
+def made_by(version: Any) -> str:
+    """Who made a version, as its card says it (a VersionRow: origin and author)."""
+    said = MADE_BY.get(version.origin, version.origin)
+    return f"{said} by {version.author}" if version.author and version.origin != "agent" else said
+
+
 def jinja_filters() -> dict[str, Any]:
     return {
+        "made_by": made_by,
         "markdown": markdown,
         "relative_age": relative_age,
         "iso": iso_utc,

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from qai.common.deps import DatabaseDep, SettingsDep
+from qai.common.deps import DatabaseDep, SettingsDep, context_of
 from qai.errors import QaiError
 from qai.messages import service as messages
+from qai.versions import service as versions
 from qai.web import _views as views
 from qai.web._download import archive_name, zip_files
 from qai.web._examples import EXAMPLES
@@ -27,7 +28,7 @@ STATIC_DIR = HERE / "static"
 
 router = APIRouter(include_in_schema=False)
 
-Tab = Literal["preview", "code"]
+Tab = Literal["preview", "code", "changes"]
 
 # The pages run only our own scripts and styles; a preview lives in a frame on its own origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -95,6 +96,10 @@ def _piece(
     return templates.TemplateResponse(request, name, context, headers={**PAGE_HEADERS, **extra})
 
 
+def _preview_url(request: Request) -> views.PreviewUrl:
+    return context_of(request).sandboxes.hosts.url
+
+
 def _error_page(request: Request, error: QaiError) -> HTMLResponse:
     return _page(request, "error.html", {"error": error}, status_code=error.status)
 
@@ -143,7 +148,9 @@ async def project(
     tab: Tab = "preview",
 ) -> HTMLResponse:
     try:
-        page = await views.project_page(db, project_id, fragment_id=fragment, path=file)
+        page = await views.project_page(
+            db, project_id, fragment_id=fragment, path=file, preview_url=_preview_url(request)
+        )
     except QaiError as error:
         return _error_page(request, error)
     return _page(request, "project.html", {"page": page, "tab": tab})
@@ -162,10 +169,11 @@ async def message_items(
     else:
         page = await views.history_after(db, project_id, after)
     newest = views.cursor_of(page.items[-1]) if page.items else ""
+    numbered = await versions.numbers_of(db, project_id, page.items)
     return _piece(
         request,
         "_messages.html",
-        {"messages": page.items, "selected_fragment_id": None},
+        {"messages": page.items, "selected_fragment_id": None, "versions": numbered},
         {
             "QAI-Prev-Cursor": page.prev_cursor or "",
             "QAI-Newest-Cursor": newest,
@@ -183,8 +191,19 @@ async def workspace_piece(
     tab: Tab = "preview",
 ) -> HTMLResponse:
     fragment = await messages.get_fragment(db, fragment_id)
-    workspace = await asyncio.to_thread(views.workspace, fragment, file)
+    workspace = await views.workspace_of(db, fragment, file, _preview_url(request))
     return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
+
+
+@router.get("/ui/fragments/{fragment_id}/diff", response_class=HTMLResponse)
+async def diff_piece(
+    request: Request, fragment_id: str, db: DatabaseDep, against: str | None = None
+) -> HTMLResponse:
+    comparison = await versions.compare(db, fragment_id, against or None)
+    choices, _ = await versions.list_versions(
+        db, comparison.version.project_id, limit=views.VERSION_CHOICES
+    )
+    return _piece(request, "_diff.html", {"comparison": comparison, "choices": choices})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
@@ -198,13 +217,13 @@ async def file_piece(
 
 @router.get("/fragments/{fragment_id}/download")
 async def download(fragment_id: str, db: DatabaseDep) -> Response:
-    fragment = await messages.get_fragment(db, fragment_id)
-    content = await asyncio.to_thread(zip_files, fragment.files())
+    title, files = await versions.download(db, fragment_id)
+    content = await asyncio.to_thread(zip_files, files)
     return Response(
         content,
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="{archive_name(fragment.title)}"',
+            "Content-Disposition": f'attachment; filename="{archive_name(title)}"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,14 @@ from qai.projects.repository import ProjectRow
 from qai.runs import service as runs
 from qai.runs.models import Run, RunStep
 from qai.sandbox import TemplateNotPrepared, get_template
+from qai.versions import service as versions
+from qai.versions.repository import VersionRow
 from qai.web._render import TreeDir, file_tree, highlight_file, main_file
 
 PROJECTS_PER_PAGE = 20
 MESSAGES_PER_PAGE = 30
 NEWER_MESSAGES_LIMIT = 100
+VERSION_CHOICES = 500  # the versions a comparison offers to compare with
 
 
 def cursor_of(message: MessageRow) -> str:
@@ -83,6 +87,8 @@ class Workspace:
     fragment: FragmentRow
     tree: TreeDir
     file: CodeFile | None
+    version: VersionRow | None = None
+    app_url: str | None = None  # the project's own preview address: always its newest version
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class ProjectPage:
     workspace: Workspace | None
     activity: Activity | None
     last_event_id: int
+    versions: dict[str, VersionRow]
 
     @property
     def newest_cursor(self) -> str | None:
@@ -111,13 +118,46 @@ def code_file(files: dict[str, str], path: str | None) -> CodeFile | None:
     return CodeFile(path=chosen, html=highlight_file(chosen, files[chosen]))
 
 
-def workspace(fragment: FragmentRow, path: str | None = None) -> Workspace:
+def workspace(
+    fragment: FragmentRow,
+    path: str | None = None,
+    version: VersionRow | None = None,
+    app_url: str | None = None,
+) -> Workspace:
     files = fragment.files()
-    return Workspace(fragment=fragment, tree=file_tree(list(files)), file=code_file(files, path))
+    return Workspace(
+        fragment=fragment,
+        tree=file_tree(list(files)),
+        file=code_file(files, path),
+        version=version,
+        app_url=app_url,
+    )
+
+
+# A preview name -> its address (the sandbox manager's ``hosts.url``).
+PreviewUrl = Callable[[str], str]
+
+
+async def workspace_of(
+    database: Database,
+    fragment: FragmentRow,
+    path: str | None = None,
+    preview_url: PreviewUrl | None = None,
+) -> Workspace:
+    """The workspace of ``fragment`` with its version (number, who made it) and the project's
+    own preview address."""
+    version = await versions.get_version(database, fragment.id)
+    app_url = preview_url(version.project_id) if preview_url is not None else None
+    return await asyncio.to_thread(workspace, fragment, path, version, app_url)
 
 
 async def project_page(
-    database: Database, project_id: str, *, fragment_id: str | None, path: str | None
+    database: Database,
+    project_id: str,
+    *,
+    fragment_id: str | None,
+    path: str | None,
+    preview_url: PreviewUrl | None = None,
 ) -> ProjectPage:
     project = await projects.get_project(database, project_id)
     # Read before the history: every change committed after this point reaches the page as an
@@ -127,15 +167,19 @@ async def project_page(
     page = await projects.history(database, project_id, limit=MESSAGES_PER_PAGE, latest=True)
     fragment = await _selected_fragment(database, project_id, page.items, fragment_id)
     activity = await _activity(database, project_id, page.items)
+    numbered = await versions.numbers_of(database, project_id, page.items)
     return ProjectPage(
         project=project,
         messages=page.items,
         prev_cursor=page.prev_cursor,
         workspace=(
-            await asyncio.to_thread(workspace, fragment, path) if fragment is not None else None
+            await workspace_of(database, fragment, path, preview_url)
+            if fragment is not None
+            else None
         ),
         activity=activity,
         last_event_id=last_event_id,
+        versions=numbered,
     )
 
 

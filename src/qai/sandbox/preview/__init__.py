@@ -1,6 +1,13 @@
 """Previews: each sandbox's server on an origin of its own, behind QAI's web app."""
 
-from qai.sandbox.preview.gateway import PreviewGateway, PreviewHostMiddleware, Resolve
+from qai.sandbox.preview.gateway import Alias, PreviewGateway, PreviewHostMiddleware, Resolve
 from qai.sandbox.preview.hosts import PreviewHosts, PreviewTarget
 
-__all__ = ["PreviewGateway", "PreviewHostMiddleware", "PreviewHosts", "PreviewTarget", "Resolve"]
+__all__ = [
+    "Alias",
+    "PreviewGateway",
+    "PreviewHostMiddleware",
+    "PreviewHosts",
+    "PreviewTarget",
+    "Resolve",
+]

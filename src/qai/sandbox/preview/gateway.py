@@ -16,6 +16,9 @@ from qai.sandbox.preview.proxy import Receive, Scope, Send, proxy_http, proxy_we
 logger = logging.getLogger("qai.sandbox")
 
 Resolve = Callable[[str], Awaitable[PreviewSpec | None]]
+# A preview name that stands for another (a project's address for its newest version's
+# sandbox): the name it stands for, or None if it is no alias.
+Alias = Callable[[str], Awaitable[str | None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOG_LINES = 30
@@ -31,6 +34,9 @@ class PreviewGateway:
     failed server shows its last log lines. Requests, streamed responses and websockets pass
     through to the server inside the sandbox, reached through its network namespace.
 
+    ``alias(name)`` may say that a name stands for another sandbox's (a project's address for
+    its newest version): that sandbox serves the request, on the alias's own origin.
+
     The preview addresses are the manager's (``manager.hosts``), so the gateway reads back the
     addresses ``preview_url`` makes; ``url_template`` replaces the manager's template.
     """
@@ -42,9 +48,11 @@ class PreviewGateway:
         *,
         url_template: str | None = None,
         ready_wait: float = 2.0,
+        alias: Alias | None = None,
     ) -> None:
         self.manager = manager
         self.resolve = resolve
+        self.alias = alias
         self.hosts = (
             manager.hosts
             if url_template is None
@@ -90,6 +98,12 @@ class PreviewGateway:
         sandbox = await self.manager.get(name)
         if sandbox is not None:
             return sandbox
+        if self.alias is not None and (aliased := await self.alias(name)) is not None:
+            # The same origin serves whatever sandbox the alias names now.
+            name = aliased
+            sandbox = await self.manager.get(name)
+            if sandbox is not None:
+                return sandbox
         spec = await self.resolve(name)
         if spec is None:
             return None

@@ -293,7 +293,119 @@ function switchTab(tab, focus = false) {
   inner.querySelectorAll("[role=tabpanel]").forEach((panel) => {
     panel.hidden = panel.id !== `panel-${tab}`;
   });
+  if (tab === "changes" && !inner.querySelector("[data-diff-of]")) loadDiff();
 }
+
+// --- versions: compare, restore, fork, edit by hand ------------------------------------------
+
+async function loadDiff(against = null) {
+  const inner = workspace.querySelector(".workspace-inner");
+  if (!inner) return;
+  const query = against === null ? "" : `?${new URLSearchParams({ against })}`;
+  try {
+    const piece = await fetchPiece(
+      `/ui/fragments/${encodeURIComponent(inner.dataset.fragmentId)}/diff${query}`,
+    );
+    inner.querySelector("[data-diff-view]").replaceChildren(piece.fragment);
+  } catch (error) {
+    toast(`The changes could not be shown: ${describe(error)}`);
+  }
+}
+
+async function restoreSelected() {
+  const fragmentId = selectedFragmentId();
+  try {
+    await api("POST", `/api/fragments/${encodeURIComponent(fragmentId)}/restore`);
+  } catch (error) {
+    toast(`This version could not be restored: ${describe(error)}`);
+    return;
+  }
+  toast("Restored as a new version", { kind: "info", timeout: 2500 });
+  await catchUp(); // shows the new version's message and selects it
+}
+
+async function forkSelected() {
+  const fragmentId = selectedFragmentId();
+  let project;
+  try {
+    project = await api("POST", `/api/fragments/${encodeURIComponent(fragmentId)}/fork`);
+  } catch (error) {
+    toast(`This version could not be forked: ${describe(error)}`);
+    return;
+  }
+  window.location.assign(`/projects/${encodeURIComponent(project.id)}`);
+}
+
+function numberLines(gutter, text) {
+  const count = text.split("\n").length;
+  gutter.textContent = Array.from({ length: count }, (_, index) => String(index + 1)).join("\n");
+}
+
+function openEditor() {
+  const file = workspace.querySelector("[data-code-file]");
+  if (!file) return;
+  const editor = file.querySelector("[data-code-editor]");
+  const text = editor.querySelector("[data-editor-text]");
+  const code = file.querySelector(".code-content pre");
+  text.value = code ? code.textContent : "";
+  numberLines(editor.querySelector("[data-editor-gutter]"), text.value);
+  file.querySelector("[data-code-view]").hidden = true;
+  file.querySelector("[data-edit-file]").hidden = true;
+  editor.hidden = false;
+  text.focus();
+}
+
+function closeEditor() {
+  const file = workspace.querySelector("[data-code-file]");
+  if (!file) return;
+  file.querySelector("[data-code-editor]").hidden = true;
+  file.querySelector("[data-code-view]").hidden = false;
+  file.querySelector("[data-edit-file]").hidden = false;
+}
+
+async function saveEditor(form) {
+  const file = form.closest("[data-code-file]");
+  const path = file.dataset.codeFile;
+  const error = form.querySelector("[data-editor-error]");
+  const fragmentId = selectedFragmentId();
+  form.setAttribute("aria-busy", "true");
+  try {
+    await api("POST", `/api/fragments/${encodeURIComponent(fragmentId)}/edit`, {
+      files: { [path]: form.querySelector("[data-editor-text]").value },
+    });
+  } catch (failure) {
+    showFieldError(error, describe(failure));
+    return;
+  } finally {
+    form.removeAttribute("aria-busy");
+  }
+  toast("Saved as a new version", { kind: "info", timeout: 2500 });
+  await catchUp();
+}
+
+workspace.addEventListener("input", (event) => {
+  const text = event.target.closest("[data-editor-text]");
+  if (text) numberLines(text.closest("[data-code-editor]").querySelector("[data-editor-gutter]"), text.value);
+});
+
+workspace.addEventListener("scroll", (event) => {
+  const text = event.target;
+  if (text.matches?.("[data-editor-text]")) {
+    text.closest("[data-code-editor]").querySelector("[data-editor-gutter]").scrollTop = text.scrollTop;
+  }
+}, true);
+
+workspace.addEventListener("change", (event) => {
+  const select = event.target.closest("[data-diff-against]");
+  if (select) loadDiff(select.value);
+});
+
+workspace.addEventListener("submit", (event) => {
+  const form = event.target.closest("[data-code-editor]");
+  if (!form) return;
+  event.preventDefault();
+  saveEditor(form);
+});
 
 async function openFile(link) {
   const inner = workspace.querySelector(".workspace-inner");
@@ -326,6 +438,13 @@ workspace.addEventListener("click", (event) => {
     const code = workspace.querySelector(".code-content pre");
     return copyText(code ? code.textContent : "", "Code copied");
   }
+  if (event.target.closest("[data-restore]")) return restoreSelected();
+  if (event.target.closest("[data-fork]")) return forkSelected();
+  if (event.target.closest("[data-edit-file]")) return openEditor();
+  if (event.target.closest("[data-editor-cancel]")) return closeEditor();
+  if (event.target.closest("[data-copy-clone]")) {
+    return copyText(workspace.querySelector("[data-clone-command]").value, "Clone command copied");
+  }
   if (event.target.closest("[data-copy-url]")) {
     return copyText(workspace.querySelector(".preview-url").value, "Preview URL copied");
   }
@@ -340,7 +459,7 @@ workspace.addEventListener("keydown", (event) => {
   const tab = event.target.closest("[role=tab]");
   if (!tab || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
   event.preventDefault();
-  const order = ["preview", "code"];
+  const order = ["preview", "code", "changes"];
   const index = order.indexOf(tab.dataset.tab);
   const next =
     event.key === "Home" ? 0 : event.key === "End" ? order.length - 1
@@ -357,8 +476,17 @@ list.addEventListener("click", (event) => {
 
 // --- sending ---------------------------------------------------------------------------------
 
+/** The version a message builds on: the selected one, when it is not the newest. */
+function chosenVersion() {
+  const cards = list.querySelectorAll(".fragment-card");
+  const newest = cards.length ? cards[cards.length - 1].dataset.fragmentId : "";
+  const selected = selectedFragmentId();
+  return selected && selected !== newest ? selected : null;
+}
+
 promptBox(document.querySelector("[data-composer]"), async (value) => {
-  await api("POST", `${projectPath}/messages`, { value });
+  const fragmentId = chosenVersion();
+  await api("POST", `${projectPath}/messages`, fragmentId ? { value, fragmentId } : { value });
   showActivity("", "Waiting for the agent…");
   await catchUp();
 });
