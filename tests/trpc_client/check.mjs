@@ -1,11 +1,12 @@
 // The original app's client set-up (its src/trpc/client.tsx, without React): createTRPCClient
 // with httpBatchLink and superjson at /api/trpc. Runs every procedure, a batch of two queries,
-// and each error against the QAI at argv[2]; prints what it saw as one JSON object on stdout,
-// which tests/api/test_trpc_client.py checks.
+// and each error against the QAI at argv[2] (argv[3]: a project with a fragment); prints what
+// it saw as one JSON object on stdout, which tests/api/test_trpc_client.py checks.
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import superjson from "superjson";
 
 const base = process.argv[2];
+const fragmentProject = process.argv[3]; // a project whose history holds a fragment
 const requests = [];
 const client = createTRPCClient({
   links: [
@@ -51,6 +52,13 @@ out.message = plain(message);
 const history = await client.messages.getMany.query({ projectId: project.id });
 out.history = plain(history);
 out.historyDates = history.every((m) => m.createdAt instanceof Date && m.updatedAt instanceof Date);
+
+const withFragment = await client.messages.getMany.query({ projectId: fragmentProject });
+out.fragmentHistory = plain(withFragment);
+out.fragmentDates = withFragment.every(
+  (m) => m.fragment === null ||
+    (m.fragment.createdAt instanceof Date && m.fragment.updatedAt instanceof Date),
+) && withFragment.some((m) => m.fragment !== null);
 
 const before = requests.length;
 const [one, many] = await Promise.all([
