@@ -130,14 +130,14 @@ async def resolve(request: Request, procedures: Callable[[str], Procedure | None
         calls, is_batch = _calls(request, procedures)
     except TrpcError as error:
         return _answer(error.status, {"error": {"json": error.shape(None)}})
-    # Every call of a batch runs, concurrently, as tRPC's do; a failing one fails alone.
-    results = await asyncio.gather(*(_run(call, request.method) for call in calls))
     if not is_batch:
-        item, status = results[0]
+        item, status = await _run(calls[0], request.method)
         procedure = calls[0].procedure
         if status == 405 and procedure is not None:
             return _answer(status, item, {"allow": _ACCEPTED_METHOD[procedure.type]})
         return _answer(status, item)
+    # Every call of a batch runs, concurrently, as tRPC's do; a failing one fails alone.
+    results = await asyncio.gather(*(_run(call, request.method) for call in calls))
     statuses = {status for _, status in results}
     return _answer(statuses.pop() if len(statuses) == 1 else 207, [item for item, _ in results])
 
