@@ -274,3 +274,65 @@ def test_superjson_round_trip() -> None:
         deserialize({"json": {}, "meta": {"values": {"x": ["map"]}, "v": 1}})
     with pytest.raises(InvalidPayload):
         deserialize({"json": [1], "meta": {"values": {"0": ["set"]}, "v": 1}})
+
+
+HOSTILE_QUERIES = [
+    query("projects.getOne", {"id": "\x00"}),
+    query("messages.getMany", {"projectId": "a\x00b"}),
+    query("projects.getOne", {"id": ["x"]}),
+    query("projects.getOne", {"id": "x" * 5000}),
+    query("projects.getOne", [1, 2]),
+    f"{TRPC}/projects.getOne?input=" + quote('{"json":{"id":"x"},"meta":{"values":5}}'),
+    f"{TRPC}/projects.getOne?input=" + quote('{"json":{"id":"x"},"meta":{"values":{"id":[7]}}}'),
+    f"{TRPC}/projects.getOne?input="
+    + quote('{"json":{"id":"x"},"meta":{"values":{"a.b":["Date"]}}}'),
+    f"{TRPC}/projects.getOne?input="
+    + quote('{"json":{"id":"x"},"meta":{"values":{"id":["Date"]}}}'),
+    f"{TRPC}/projects.getOne?input=" + quote('{"json":{"id":"x"},"meta":"no"}'),
+    f"{TRPC}/projects.getOne?input=" + quote('{"json":1,"meta":{"values":{"\\\\q":["Date"]}}}'),
+    f"{TRPC}/projects.getOne?input=" + quote('"just a string"'),
+    f"{TRPC}/projects.getOne?batch=1&input=" + quote("[1]"),
+    f"{TRPC}/projects.getOne?batch=1&input=" + quote('{"0":5}'),
+    f"{TRPC}/,,?batch=1",
+    f"{TRPC}/projects.getOne%00?input=" + quote('{"json":{"id":"x"}}'),
+    f"{TRPC}/projects.getOne?input=" + quote('{"json":{"id":"x"}}') + "&input=2",
+    f"{TRPC}/projects.getMany?batch=2",
+]
+
+
+async def test_hostile_inputs_get_a_4xx_in_trpc_shape(client: httpx.AsyncClient) -> None:
+    for url in HOSTILE_QUERIES:
+        response = await client.get(url)
+        assert response.status_code < 500, (url, response.text)
+        body = response.json()
+        entries = body if isinstance(body, list) else [body]
+        for entry in entries:
+            assert "result" in entry or entry["error"]["json"]["data"]["httpStatus"] < 500, url
+    for body in (b"", b"[", b"null", b'{"json":{"value":"\\u0000"}}', b'{"0":{"json":{}}}'):
+        for path in ("projects.create", "messages.create?batch=1"):
+            response = await client.post(f"{TRPC}/{path}", content=body, headers=JSON)
+            assert 400 <= response.status_code < 500, (path, body, response.text)
+
+
+async def test_a_batch_is_bounded(client: httpx.AsyncClient) -> None:
+    paths = ",".join(["projects.getMany"] * 21)
+    response = await client.get(f"{TRPC}/{paths}?batch=1")
+    assert response.status_code == 400
+    assert response.json()["error"]["json"]["message"] == "Batch call exceeds maximum size"
+    fine = await client.get(f"{TRPC}/{','.join(['projects.getMany'] * 20)}?batch=1")
+    assert fine.status_code == 200
+    assert len(fine.json()) == 20
+
+
+async def test_an_id_with_a_nul_is_a_missing_project(client: httpx.AsyncClient) -> None:
+    """PostgreSQL's text cannot hold a NUL: such an id names no project (not a 500)."""
+    for url in ("/api/projects/%00", "/api/projects/a%00/messages"):
+        assert (await client.get(url)).status_code == 404, url
+    sent = await client.post("/api/projects/%00/messages", json={"value": "x"})
+    assert sent.status_code == 404
+    nul = await client.get(query("projects.getOne", {"id": "\x00"}))
+    assert nul.json() == error("Project not found", "NOT_FOUND", 404, "projects.getOne")
+    created = await client.post(
+        f"{TRPC}/messages.create", json={"json": {"value": "x", "projectId": "\x00"}}
+    )
+    assert created.status_code == 404

@@ -62,6 +62,8 @@ HTTP_STATUSES: dict[str, int] = {
     "UNPROCESSABLE_CONTENT": 422,
     "TOO_MANY_REQUESTS": 429,
 }
+# tRPC's maxBatchSize: one request must not fan out into any number of statements.
+MAX_BATCH = 20
 _ACCEPTED_METHOD: dict[ProcedureType, str] = {"query": "GET", "mutation": "POST"}
 log = logging.getLogger("qai.trpc")
 _HEADERS = {"content-type": "application/json", "vary": "trpc-accept, accept"}
@@ -162,6 +164,8 @@ def _calls(
             else "Missing content-type header",
         )
     names = request.paths.split(",") if is_batch else [request.paths]
+    if len(names) > MAX_BATCH:
+        raise TrpcError("BAD_REQUEST", "Batch call exceeds maximum size")
     found = [procedures(name) for name in names]
     types = {procedure.type for procedure in found if procedure is not None}
     if len(types) > 1:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from qai.common.deps import DatabaseDep, SettingsDep
 from qai.common.hot import HotRead, text
+from qai.common.ids import check_possible_id
 from qai.db import Database
 from qai.messages import service as messages
 from qai.projects import service as projects
@@ -51,7 +52,7 @@ class Procedures:
         return self.table.get(path)
 
     async def get_project(self, value: Any) -> Annotated:
-        project_id = parse_object(value, {"id": PROJECT_ID})["id"]
+        project_id = check_possible_id(parse_object(value, {"id": PROJECT_ID})["id"])
         return encode.project(await projects.get_project(self.database, project_id))
 
     async def list_projects(self, value: Any) -> Annotated:
@@ -60,6 +61,8 @@ class Procedures:
 
     async def history(self, value: Any) -> Annotated:
         project_id = parse_object(value, {"projectId": PROJECT_ID})["projectId"]
+        if "\x00" in project_id:  # no project has it: the original's answer for one missing
+            return encode.history([])
         page = await messages.history_page(
             self.database, project_id, limit=HISTORY_MAX, latest=True
         )
@@ -78,6 +81,7 @@ class Procedures:
 
     async def create_message(self, value: Any) -> Annotated:
         fields = parse_object(value, {"value": PROMPT, "projectId": PROJECT_ID})
+        check_possible_id(fields["projectId"])
         async with self.database.session() as session:
             message = await messages.create_user_message(
                 session, fields["projectId"], fields["value"]
