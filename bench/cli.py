@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import time
@@ -24,8 +23,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bench import harness, report, workload
-from bench.harness import Endpoint, Sampler, Server
+from bench import harness, original, report, workload
+from bench.harness import Endpoint, Sampler, Server, mask
 from bench.sqllog import StatementLog, find_log_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +72,8 @@ class Options:
     profile: bool
     keep: bool
     qai_env: dict[str, str]
+    original: Path
+    original_cache: Path
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -96,8 +97,9 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--only", default=None, help="Comma-separated endpoint keys.")
     parser.add_argument(
         "--phases",
-        default="load,scale,runs",
-        help="Which phases to run: load (QAI vs floor), scale (10k/100k), runs (agent runs).",
+        default="load,original,scale,runs",
+        help="Which phases to run: load (QAI vs floor), original (QAI's tRPC vs the original's "
+        "stack), scale (10k/100k), runs (agent runs).",
     )
     parser.add_argument(
         "--runs", type=int, default=30, help="Scripted agent runs to time (0: skip)."
@@ -114,6 +116,17 @@ def parse_args(argv: list[str] | None) -> Options:
         default=[],
         metavar="NAME=VALUE",
         help="A setting for every QAI server (repeatable): QAI_QUEUE_POLL_SECONDS=0.05",
+    )
+    parser.add_argument(
+        "--original",
+        default=str(ROOT.parent / "shared" / "anchor"),
+        help="The original's stand-in (tRPC + Prisma on Node) to build and run (default "
+        "../shared/anchor).",
+    )
+    parser.add_argument(
+        "--original-cache",
+        default=str(ROOT / ".cache"),
+        help="Where the original's stand-in is built, once (default .cache).",
     )
     args = parser.parse_args(argv)
     return Options(
@@ -132,6 +145,8 @@ def parse_args(argv: list[str] | None) -> Options:
         profile=args.profile,
         keep=args.keep,
         qai_env=dict(item.split("=", 1) for item in args.qai_env),
+        original=Path(args.original),
+        original_cache=Path(args.original_cache),
     )
 
 
@@ -257,6 +272,7 @@ class Runner:
             "scale": {},
             "runs": {},
             "checks": {},
+            "original": {},
         }
 
     def dsn(self, database: str) -> str:
@@ -267,13 +283,19 @@ class Runner:
 
     @contextmanager
     def server(
-        self, target: str, database: str, *, extra: dict[str, str] | None = None
+        self,
+        target: str,
+        database: str,
+        *,
+        extra: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Iterator[Server]:
+        """``target`` on ``database``; ``args`` go to ``qai serve`` (``--no-worker``)."""
         dsn = self.dsn(database)
         log_path = self.dir / f"{target}.log"
         if target == "qai":
             port = QAI_PORT
-            argv = [sys.executable, "-m", "qai", "serve"]
+            argv = [sys.executable, "-m", "qai", "serve", *args]
             env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
         else:
@@ -328,6 +350,8 @@ class Runner:
                     chosen = [e for e in points if e.key in group]
                     if chosen:
                         self.load_group(chosen)
+            if "original" in self.options.phases:
+                self.results["original"] = original.measure(self)
             if "scale" in self.options.phases and "qai" in self.options.targets:
                 self.scale()
             if "runs" in self.options.phases and self.options.runs > 0:
@@ -563,20 +587,6 @@ def sample_answers(
         )
         answers[endpoint.key] = (status, ctype, mask(body) if status >= 400 else body)
     return answers
-
-
-_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-_NAME = re.compile(rb'"name":"[a-z]+-[a-z]+"')
-_REQUEST_ID = re.compile(rb',"requestId":"[^"]*"')
-
-
-def mask(body: bytes) -> bytes:
-    """What must match between two answers of a create: all but fresh ids, times and names."""
-    body = _UUID.sub(b"<uuid>", body)
-    body = _STAMP.sub(b"<time>", body)
-    body = _NAME.sub(b'"name":"<name>"', body)
-    return _REQUEST_ID.sub(b"", body)
 
 
 def machine() -> dict[str, Any]:

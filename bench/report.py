@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import original
+
 LABELS = {
     "project_get": "project get",
     "project_list": "project list",
@@ -189,6 +191,8 @@ def markdown(results: dict[str, Any], directory: Path | None = None) -> str:
                     f"| {lg['p50_ms']:.2f} | {_scale_ratio(s, lg):.2f}x |"
                 )
         lines.append("")
+    if results.get("original"):
+        lines += original.markdown(results["original"])
     runs = results.get("runs") or {}
     if runs:
         lines += ["## Agent runs (scripted instant model, `web` sandbox)", ""]

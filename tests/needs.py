@@ -45,3 +45,21 @@ def mark_prepared(data_dir: Path, template: str) -> Path:
     (cache / found.cached).mkdir(parents=True, exist_ok=True)
     (cache / ".complete").touch()
     return cache
+
+
+REQUIRE_NODE = os.environ.get("QAI_TEST_REQUIRE_NODE") == "1"
+
+
+def require_node() -> tuple[str, str]:
+    """The paths of node and npm (the original's client runs on them); skip without them,
+    unless CI requires them (``QAI_TEST_REQUIRE_NODE=1``)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        missing(
+            "node and npm are not installed (apt-get install nodejs npm)",
+            required=REQUIRE_NODE,
+            variable="QAI_TEST_REQUIRE_NODE",
+        )
+    assert node is not None
+    assert npm is not None
+    return node, npm

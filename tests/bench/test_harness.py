@@ -58,3 +58,36 @@ def test_bench_runs_and_reports(tmp_path: Path) -> None:
     if report["sql"]:  # only where the server's log file could be found
         assert report["sql"]["qai"]["project_get"]["2"]["per_request"] == 1
     assert "| project get | 2 |" in (tmp_path / "latest" / "report.md").read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_the_original_column_says_why_it_is_missing(tmp_path: Path) -> None:
+    """Without the original's stand-in the phase reports why and the bench still succeeds (the
+    phase itself, building the stand-in with npm, is `make bench`'s, not the suite's)."""
+    require_postgres()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--phases",
+            "original",
+            "--original",
+            str(tmp_path / "no-anchor"),
+            "--original-cache",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "latest" / "report.json").read_text())
+    skipped = report["original"]["skipped"]
+    assert "no-anchor" in skipped or "node" in skipped
+    assert "Not measured:" in (tmp_path / "latest" / "report.md").read_text()

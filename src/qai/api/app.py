@@ -27,9 +27,11 @@ from qai.db import migrate
 from qai.live.router import router as live_router
 from qai.messages.router import router as messages_router
 from qai.projects.previews import fragment_previews, project_previews
+from qai.projects.router import HOT_READS
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
+from qai.trpc import router as trpc
 from qai.versions.router import router as versions_router
 
 log = logging.getLogger("qai")
@@ -85,6 +87,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(runs_router)
     app.include_router(live_router)
     app.include_router(versions_router)
+    app.include_router(trpc.router)
     web.install(app)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(
@@ -93,6 +96,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
             database=ctx.database,
+            hot_reads=(*HOT_READS, *trpc.HOT_READS),
             hosts=HostPolicy(
                 bind_host=settings.host,
                 port=settings.port,

@@ -57,7 +57,7 @@ async def list_projects(
 )
 async def create_project(body: ProjectCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
     template = body.template or settings.default_template
-    _check_prepared(template, settings)
+    check_prepared(template, settings)
     async with db.session() as session:
         project, _ = await service.create_project_with_first_message(
             session, body.value, template=template
@@ -65,7 +65,7 @@ async def create_project(body: ProjectCreate, db: DatabaseDep, settings: Setting
     return json_response(project_json(project), status.HTTP_201_CREATED)
 
 
-def _check_prepared(template: str, settings: Settings) -> None:
+def check_prepared(template: str, settings: Settings) -> None:
     """A template whose dependencies are not installed is refused before a run can fail on it."""
     try:
         get_template(template).cached_path(settings.data_dir)

@@ -1,0 +1,1 @@
+"""The original's wire protocol: its tRPC procedures at ``/api/trpc`` with superjson."""
