@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from qai.common.pagination import Cursor
 from qai.db import Database
 from qai.db.engine import Row
-from qai.messages.models import Fragment, Message
+from qai.messages.models import Fragment, Message, Screenshot, Version
 
 
 class FragmentRow(NamedTuple):
@@ -31,6 +31,9 @@ class FragmentRow(NamedTuple):
     summary: str | None
     created_at: datetime
     updated_at: datetime
+    # The app check (``qai_version.check``) as stored JSON text; None for no check.
+    check_json: str | None = None
+    has_screenshot: bool = False
 
     def files(self) -> dict[str, str]:
         return decode_files(self.files_json)
@@ -73,6 +76,8 @@ _FRAGMENT_COLUMNS = (
     Fragment.summary,
     Fragment.created_at,
     Fragment.updated_at,
+    cast(Version.check, Text),
+    Screenshot.fragment_id.is_not(None),
 )
 _MESSAGE_COLUMNS = (
     Message.id,
@@ -87,9 +92,21 @@ _FRAGMENT_AT = len(_MESSAGE_COLUMNS)
 
 # The reads: statements built once, run by ``Database.rows`` (one statement, no transaction, no
 # ORM objects). One statement for a page of history and its fragments: no N+1.
+
+
+def _with_version(query: Any) -> Any:  # a Select of any columns, as it came
+    """The fragment's version row and whether it has a screenshot, in the same statement."""
+    return query.outerjoin(Version, Version.fragment_id == Fragment.id).outerjoin(
+        Screenshot, Screenshot.fragment_id == Fragment.id
+    )
+
+
 _HISTORY = (
-    select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS)
-    .outerjoin(Fragment, Fragment.message_id == Message.id)
+    _with_version(
+        select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS).outerjoin(
+            Fragment, Fragment.message_id == Message.id
+        )
+    )
     .where(Message.project_id == bindparam("project_id"))
     .limit(bindparam("limit"))
 )
@@ -101,9 +118,12 @@ _OLDEST = _HISTORY.order_by(Message.created_at, Message.id)
 _OLDEST_AFTER = _OLDEST.where(_POSITION > _CURSOR)
 _NEWEST = _HISTORY.order_by(Message.created_at.desc(), Message.id.desc())
 _NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
-_FRAGMENT_BY_ID = select(*_FRAGMENT_COLUMNS).where(Fragment.id == bindparam("fragment_id"))
+_FRAGMENT_BY_ID = _with_version(select(*_FRAGMENT_COLUMNS)).where(
+    Fragment.id == bindparam("fragment_id")
+)
+_SCREENSHOT = select(Screenshot.png).where(Screenshot.fragment_id == bindparam("fragment_id"))
 _LATEST_FRAGMENT = (
-    select(*_FRAGMENT_COLUMNS)
+    _with_version(select(*_FRAGMENT_COLUMNS))
     .join(Message, Message.id == Fragment.message_id)
     .where(Message.project_id == bindparam("project_id"))
     .order_by(Message.created_at.desc(), Message.id.desc())
@@ -111,8 +131,15 @@ _LATEST_FRAGMENT = (
 )
 
 
+def _fragment_row(columns: Sequence[Any]) -> FragmentRow:
+    row = FragmentRow(*columns)
+    # A JSON null reads as the text "null" on some engines: no check either way.
+    check = None if row.check_json in (None, "null") else row.check_json
+    return row._replace(check_json=check, has_screenshot=bool(row.has_screenshot))
+
+
 def _message_row(row: Row) -> MessageRow:
-    fragment = FragmentRow(*row[_FRAGMENT_AT:]) if row[_FRAGMENT_AT] is not None else None
+    fragment = _fragment_row(row[_FRAGMENT_AT:]) if row[_FRAGMENT_AT] is not None else None
     return MessageRow._make((*row[:_FRAGMENT_AT], fragment))
 
 
@@ -160,12 +187,16 @@ class MessageReads:
 
     async def fragment(self, fragment_id: str) -> FragmentRow | None:
         rows = await self.database.rows(_FRAGMENT_BY_ID, {"fragment_id": fragment_id})
-        return FragmentRow(*rows[0]) if rows else None
+        return _fragment_row(rows[0]) if rows else None
+
+    async def screenshot(self, fragment_id: str) -> bytes | None:
+        rows = await self.database.rows(_SCREENSHOT, {"fragment_id": fragment_id})
+        return bytes(rows[0][0]) if rows else None
 
     async def latest_fragment(self, project_id: str) -> FragmentRow | None:
         """The newest fragment of a project: the state its app is in."""
         rows = await self.database.rows(_LATEST_FRAGMENT, {"project_id": project_id, "limit": 1})
-        return FragmentRow(*rows[0]) if rows else None
+        return _fragment_row(rows[0]) if rows else None
 
 
 def _with_fragment() -> Select[Message]:
@@ -197,6 +228,13 @@ class MessageRepository:
         self.session.add(fragment)
         await self.session.flush()
         set_committed_value(message, "fragment", fragment)
+
+    async def add_version(self, version: Version, screenshot: Screenshot | None) -> None:
+        """A fragment's version row (and the check's screenshot), after the fragment."""
+        self.session.add(version)
+        if screenshot is not None:
+            self.session.add(screenshot)
+        await self.session.flush()
 
     async def get(self, message_id: str) -> Message | None:
         return (

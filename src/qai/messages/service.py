@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qai.common.pagination import Cursor, Page, backward_page, forward_page
 from qai.db import Database
-from qai.errors import FragmentNotFound, ProjectNotFound
+from qai.errors import FragmentNotFound, ProjectNotFound, ScreenshotNotFound
 from qai.events import CodeAgentRun, send_after_commit
-from qai.messages.models import Fragment, Message, MessageRole, MessageType
+from qai.messages.models import Fragment, Message, MessageRole, MessageType, Screenshot, Version
 from qai.messages.repository import FragmentRow, MessageReads, MessageRepository, MessageRow
 from qai.messages.rules import check_prompt
 
@@ -30,6 +31,9 @@ class FragmentDraft:
     files: dict[str, str]
     summary: str | None = None
     id: str | None = field(default=None)
+    # The app check's result (``qai_version.check``) and the page as it saw it.
+    check: dict[str, Any] | None = None
+    screenshot: bytes | None = field(default=None, repr=False)
 
 
 def _position(row: MessageRow) -> tuple[datetime, str]:
@@ -93,7 +97,12 @@ async def save_assistant_result(
     )
     if fragment.id is not None:
         row.id = fragment.id
-    await MessageRepository(session).add_with_fragment(message, row)
+    repository = MessageRepository(session)
+    await repository.add_with_fragment(message, row)
+    await repository.add_version(
+        Version(fragment_id=row.id, project_id=project_id, check=fragment.check),
+        Screenshot(fragment_id=row.id, png=fragment.screenshot) if fragment.screenshot else None,
+    )
     return message
 
 
@@ -112,6 +121,14 @@ async def get_fragment(database: Database, fragment_id: str) -> FragmentRow:
     if fragment is None:
         raise FragmentNotFound()
     return fragment
+
+
+async def screenshot_of(database: Database, fragment_id: str) -> bytes:
+    """The PNG the app check took of a fragment's app; ScreenshotNotFound if it took none."""
+    png = await MessageReads(database).screenshot(fragment_id)
+    if png is None:
+        raise ScreenshotNotFound()
+    return png
 
 
 async def latest_fragment(database: Database, project_id: str) -> FragmentRow | None:
