@@ -45,7 +45,7 @@ async def check_app(
         return CheckResult("failed", [problem], seconds=_since(started), attempt=attempt)
     left = max(1.0, seconds - (time.monotonic() - started))
     page_check = check_page(
-        sandbox.preview_url(), sandbox.open_socket, browser=browser, timeout=left
+        sandbox.preview_url(), sandbox.open_socket, browser=browser, seconds=left
     )
     command = TYPE_CHECKS.get(sandbox.template)
     if command is None:

@@ -37,6 +37,7 @@ STILL_BROKEN = (
     "{count}{after}:\n{problems}\n\nThe files are kept. Use **Try to fix** to let the agent "
     "try again, or tell me what to change."
 )
+CHECKS_OFF = "App checks are off (QAI_CHECK_ENABLED=false)."
 NOT_CHECKED = "(QAI could not open the app to check it: {reason})"
 
 
@@ -111,7 +112,10 @@ async def check_and_fix(
     *,
     model_id: str | None,
 ) -> Checked:
-    """Check the app; while it fails and fixes are left, let the agent fix it and check again."""
+    """Check the app; while it fails and fixes are left, let the agent fix it and check again.
+    With checks off, nothing is opened and no step is recorded."""
+    if not plan.enabled:
+        return Checked(first, CheckResult("skipped", reason=CHECKS_OFF), 0)
     outcome = first
     check = await check_step(deps.sandbox, deps.seed_files(), deps.steps, deps.next_seq(), plan, 1)
     fixes = 0
@@ -144,11 +148,11 @@ def _combined(before: AgentOutcome, after: AgentOutcome) -> AgentOutcome:
     )
 
 
-def honest_reply(reply: str, checked: Checked) -> str:
-    """The answer as the check allows: as it is when the app passed; with the reason when it
-    could not be checked; and saying which errors remain when it failed."""
+def honest_reply(reply: str, checked: Checked, plan: CheckPlan) -> str:
+    """The answer as the check allows: as it is when the app passed (or checks are off); with
+    the reason when it could not be checked; and saying which errors remain when it failed."""
     check = checked.check
-    if check.status == "passed":
+    if check.status == "passed" or not plan.enabled:
         return reply
     if check.status == "skipped":
         return f"{reply}\n\n{NOT_CHECKED.format(reason=check.reason)}"

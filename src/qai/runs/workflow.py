@@ -348,8 +348,9 @@ async def _build(
         return Failure(NO_SUMMARY, usage)
     if not deps.seed_files():
         return Failure(NO_FILES, usage)
+    plan = environment.check_plan()
     checked = await check_and_fix(
-        environment.check_plan(), environment.agent, deps, task, result, model_id=models.main.id
+        plan, environment.agent, deps, task, result, model_id=models.main.id
     )
     summary = checked.outcome.summary or result.summary
     result = checked.outcome
@@ -369,7 +370,7 @@ async def _build(
     title, reply = await name_and_reply(
         models.small.model, models.request_settings, start.prompt, summary
     )
-    reply = honest_reply(reply, checked)
+    reply = honest_reply(reply, checked, plan)
     if note is not None:
         reply = f"{reply}\n\n{note}"
     fragment = FragmentDraft(
