@@ -10,6 +10,7 @@ from qai.checks._report import (
     PageReport,
     Problem,
     ProblemKind,
+    fix_request,
     typescript_problems,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "ProblemKind",
     "check_app",
     "check_page",
+    "fix_request",
     "typescript_problems",
     "unavailable",
 ]

@@ -37,6 +37,18 @@ class Problem:
     def of(cls, kind: ProblemKind, message: str, **where: Any) -> Problem:
         return cls(kind, clip(message), **where)
 
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> Problem:
+        """A problem as :meth:`as_json` stored it (unknown keys ignored)."""
+        kind = stored.get("kind")
+        return cls(
+            kind if kind in _LABELS else "console",  # type: ignore[arg-type]
+            str(stored.get("message", "")),
+            file=stored.get("file"),
+            line=stored.get("line"),
+            url=stored.get("url"),
+        )
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "message": self.message}
         for key in ("file", "line", "url"):
@@ -104,6 +116,30 @@ class CheckResult:
 
     def problem_list(self) -> str:
         return "\n".join(f"- {problem.describe()}" for problem in self.problems)
+
+
+FIX_REQUEST = (
+    "The app still has errors. QAI opened it in a browser and found:\n{problems}\nPlease fix them."
+)
+
+
+def fix_request(check: dict[str, Any], limit: int) -> str:
+    """The follow-up message that asks the agent to fix a stored check's problems, at most
+    ``limit`` characters (each problem's line is cut to fit)."""
+    problems = [Problem.from_json(p) for p in check.get("problems", []) if isinstance(p, dict)]
+    frame = len(FIX_REQUEST.format(problems=""))
+    room = max(0, limit - frame)
+    each = max(60, room // max(1, len(problems)) - 3)
+    lines: list[str] = []
+    used = 0
+    for problem in problems:
+        line = " ".join(problem.describe().split())
+        line = line if len(line) <= each else line[: each - 3].rstrip() + "..."
+        if used + len(line) + 3 > room:
+            break
+        lines.append(f"- {line}")
+        used += len(line) + 3
+    return FIX_REQUEST.format(problems="\n".join(lines))
 
 
 # tsc --pretty false: "app/page.tsx(12,7): error TS2322: Type 'string' is not ..."

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, select, tuple_
+from sqlalchemy import Select, Text, bindparam, cast, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -37,6 +37,11 @@ class FragmentRow(NamedTuple):
 
     def files(self) -> dict[str, str]:
         return decode_files(self.files_json)
+
+    def check(self) -> dict[str, Any] | None:
+        """The app check as stored (see ``qai.checks.CheckResult.as_json``), or None."""
+        raw: Any = orjson.loads(self.check_json) if self.check_json else None
+        return raw if isinstance(raw, dict) else None
 
 
 def decode_files(files_json: str) -> dict[str, str]:
@@ -121,6 +126,26 @@ _NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
 _FRAGMENT_BY_ID = _with_version(select(*_FRAGMENT_COLUMNS)).where(
     Fragment.id == bindparam("fragment_id")
 )
+_NEWEST_SHOT = (
+    select(
+        Message.project_id,
+        Fragment.id.label("fragment_id"),
+        func.row_number()
+        .over(
+            partition_by=Message.project_id,
+            order_by=(Message.created_at.desc(), Message.id.desc()),
+        )
+        .label("newest"),
+    )
+    .select_from(Screenshot)
+    .join(Fragment, Fragment.id == Screenshot.fragment_id)
+    .join(Message, Message.id == Fragment.message_id)
+    .where(Message.project_id.in_(bindparam("project_ids", expanding=True)))
+    .subquery()
+)
+_THUMBNAILS = select(_NEWEST_SHOT.c.project_id, _NEWEST_SHOT.c.fragment_id).where(
+    _NEWEST_SHOT.c.newest == 1
+)
 _SCREENSHOT = select(Screenshot.png).where(Screenshot.fragment_id == bindparam("fragment_id"))
 _LATEST_FRAGMENT = (
     _with_version(select(*_FRAGMENT_COLUMNS))
@@ -192,6 +217,14 @@ class MessageReads:
     async def screenshot(self, fragment_id: str) -> bytes | None:
         rows = await self.database.rows(_SCREENSHOT, {"fragment_id": fragment_id})
         return bytes(rows[0][0]) if rows else None
+
+    async def thumbnails(self, project_ids: Sequence[str]) -> dict[str, str]:
+        """Project id -> its newest fragment with a screenshot, for the projects that have one
+        (one statement for any number of projects)."""
+        if not project_ids:
+            return {}
+        rows = await self.database.rows(_THUMBNAILS, {"project_ids": list(project_ids)})
+        return {str(row[0]): str(row[1]) for row in rows}
 
     async def latest_fragment(self, project_id: str) -> FragmentRow | None:
         """The newest fragment of a project: the state its app is in."""

@@ -131,6 +131,11 @@ async def screenshot_of(database: Database, fragment_id: str) -> bytes:
     return png
 
 
+async def thumbnails(database: Database, project_ids: list[str]) -> dict[str, str]:
+    """Project id -> the fragment whose screenshot is its thumbnail (its newest with one)."""
+    return await MessageReads(database).thumbnails(project_ids)
+
+
 async def latest_fragment(database: Database, project_id: str) -> FragmentRow | None:
     """The newest fragment of a project: the state its app is in."""
     return await MessageReads(database).latest_fragment(project_id)

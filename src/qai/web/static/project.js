@@ -357,10 +357,26 @@ list.addEventListener("click", (event) => {
 
 // --- sending ---------------------------------------------------------------------------------
 
-promptBox(document.querySelector("[data-composer]"), async (value) => {
+async function sendMessage(value) {
   await api("POST", `${projectPath}/messages`, { value });
   showActivity("", "Waiting for the agent…");
   await catchUp();
+}
+
+promptBox(document.querySelector("[data-composer]"), sendMessage);
+
+// A failed version's "Try to fix": a follow-up that carries the check's problems.
+list.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-try-fix]");
+  if (!button) return;
+  event.preventDefault();
+  button.disabled = true;
+  try {
+    await sendMessage(button.dataset.tryFix);
+  } catch (error) {
+    toast(`The fix could not be sent: ${describe(error)}`);
+    button.disabled = false;
+  }
 });
 
 // --- rename and delete -----------------------------------------------------------------------
