@@ -13,6 +13,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from qai.messages.models import MessageType
 from qai.runs import service as runs
+from qai.settings import Settings
 from tests.agent.support import (
     StartWorker,
     assert_one_answer_each,
@@ -23,6 +24,7 @@ from tests.agent.support import (
     wait_for_answer,
     write,
 )
+from tests.sandbox.conftest import prepared_nextjs_cache
 from tests.web.browser import require_chromium
 
 PAGE = (
@@ -187,3 +189,50 @@ async def test_without_a_browser_the_check_is_skipped_and_the_answer_says_so(
     missing = await client.get(f"/api/fragments/{answer.fragment.id}/screenshot")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "NOT_FOUND"
+
+
+NEXT_BROKEN = (
+    "export default function Page() {\n"
+    "  const count: number = 'zero';\n"
+    "  return <main><h1>Count {count}</h1></main>;\n"
+    "}\n"
+)
+NEXT_FIXED = (
+    "export default function Page() {\n"
+    "  const count: number = 0;\n"
+    "  return <main><h1>Count {count}</h1></main>;\n"
+    "}\n"
+)
+
+
+@pytest.mark.nextjs
+async def test_a_nextjs_type_error_is_caught_and_fixed(
+    start_worker: StartWorker, settings: Settings, client: httpx.AsyncClient
+) -> None:
+    cache = prepared_nextjs_cache()
+    if cache is None:
+        pytest.skip("the nextjs template is not prepared: run `qai sandbox prepare nextjs`")
+    templates = settings.data_dir / "cache" / "templates"
+    templates.mkdir(parents=True, exist_ok=True)
+    (templates / cache.name).symlink_to(cache)
+    builder = Builder({"app/page.tsx": NEXT_BROKEN}, {"app/page.tsx": NEXT_FIXED})
+    worker = await start_worker(
+        builder.model(),
+        check_enabled=True,
+        check_timeout_seconds=180.0,
+        sandbox_start_timeout=180.0,
+    )
+    db = worker.database
+    _, message_id = await create_project(db, "Build a counter", template="nextjs")
+
+    answer = await wait_for_answer(db, message_id, within=400)
+
+    assert answer.type is MessageType.RESULT, answer.content
+    assert len(builder.fix_prompts) == 1
+    # tsc's error, with its file and line, reached the model.
+    assert "TypeScript error (app/page.tsx:2)" in builder.fix_prompts[0]
+    assert "TS2322" in builder.fix_prompts[0]
+    assert answer.fragment is not None
+    check = (await fragment_over_http(client, answer.fragment.id))["check"]
+    assert isinstance(check, dict)
+    assert check["status"] == "passed", check
