@@ -85,6 +85,7 @@ async def test_a_worker_killed_during_the_check_resumes_it(
             settings.data_dir,
             log,
             worker_id="check-durability-worker",
+            QAI_CHECK_ENABLED="true",
             QAI_CHECK_TIMEOUT_SECONDS="60",
         )
 
