@@ -42,7 +42,7 @@ class Problem:
         """A problem as :meth:`as_json` stored it (unknown keys ignored)."""
         kind = stored.get("kind")
         return cls(
-            kind if kind in _LABELS else "console",  # type: ignore[arg-type]
+            kind if kind in _LABELS else "console",
             str(stored.get("message", "")),
             file=stored.get("file"),
             line=stored.get("line"),
