@@ -85,7 +85,8 @@ async def run(runs: int, isolation: str, nextjs: bool, chromium: Path) -> dict[s
             await good.wait_ready(30)
             await bad.wait_ready(30)
             results["web_cold"] = summary([await timed(good, browser, "passed")])
-            results["web_warm"] = summary([await timed(good, browser, "passed") for _ in range(runs)])
+            warm = [await timed(good, browser, "passed") for _ in range(runs)]
+            results["web_warm"] = summary(warm)
             results["web_broken"] = summary(
                 [await timed(bad, browser, "failed") for _ in range(max(3, runs // 3))]
             )
