@@ -48,6 +48,9 @@ def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "QAI_DATA_DIR": str(data_dir),
     }
+    # Tests that turn the app check off (tests/agent/support.py) turn it off in their servers.
+    if "QAI_CHECK_ENABLED" in os.environ:
+        env["QAI_CHECK_ENABLED"] = os.environ["QAI_CHECK_ENABLED"]
     env.update(extra)
     return env
 

@@ -20,7 +20,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "qai"
 
-INFRASTRUCTURE = ("qai.db", "qai.sandbox", "qai.llm", "qai.jobs", "qai.common")
+INFRASTRUCTURE = ("qai.db", "qai.sandbox", "qai.llm", "qai.jobs", "qai.common", "qai.checks")
 # qai.models counts as domain code here: it is the table list, importing every domain's models.
 DOMAIN = (
     *("qai.projects", "qai.messages", "qai.conversations", "qai.runs", "qai.workers"),

@@ -68,6 +68,10 @@ class FragmentNotFound(NotFound):
     default_message = "Fragment not found"
 
 
+class ScreenshotNotFound(NotFound):
+    default_message = "This fragment has no screenshot: its app was not checked in a browser"
+
+
 class RunNotFound(NotFound):
     default_message = "Run not found"
 

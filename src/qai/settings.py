@@ -243,6 +243,24 @@ class Settings(BaseSettings):
     )
     run_max_turns: int = Field(default=15, ge=1, le=200, description="Model turns per run.")
     run_timeout_seconds: float = Field(default=900.0, gt=0, description="Wall clock per run.")
+    run_max_fixes: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Times a run lets the agent fix what the app check found before answering.",
+    )
+    check_enabled: bool = Field(
+        default=True,
+        description="Open every version in a headless browser before it is announced (false: "
+        "its check is 'skipped').",
+    )
+    check_browser: Path = Field(
+        default=Path("/usr/bin/chromium"),
+        description="The Chromium the app check drives (missing: checks are 'skipped').",
+    )
+    check_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="Time budget of one app check."
+    )
     worker_concurrency: int = Field(
         default=4, ge=1, le=256, description="Runs of different projects at once per worker."
     )

@@ -45,6 +45,8 @@ def fast_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs start within ~50 ms of their event, and no test reaches a real model."""
     monkeypatch.setenv("QAI_QUEUE_POLL_SECONDS", "0.05")
     monkeypatch.setenv("QAI_LIVE_POLL_SECONDS", "0.1")
+    # The app check opens every version in Chromium: its own tests turn it on.
+    monkeypatch.setenv("QAI_CHECK_ENABLED", "false")
     # CI installs bubblewrap; unisolated sandboxes only where it is missing locally.
     monkeypatch.setenv("QAI_SANDBOX_ISOLATION", "bwrap" if HAVE_BWRAP else "none")
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", False)

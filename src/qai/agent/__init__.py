@@ -1,6 +1,7 @@
 """The code agent: prompts per template, the three sandbox tools, memory, titles and replies."""
 
 from qai.agent._agent import (
+    AgentOutcome,
     AgentTask,
     build_code_agent,
     extract_summary,
@@ -13,6 +14,7 @@ from qai.agent.tools import AgentDeps, StepKind, StepLog
 
 __all__ = [
     "AgentDeps",
+    "AgentOutcome",
     "AgentTask",
     "PastMessage",
     "SandboxSpec",

@@ -4,11 +4,12 @@ model ends with a ``<task_summary>``, a turn limit or a time limit."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.durable_exec.dbos import DBOSDurability
 from pydantic_ai.exceptions import RunTimedOut, UsageLimitExceeded
+from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
@@ -68,6 +69,9 @@ class AgentTask:
     memory_chars: int
     max_turns: int
     timeout_seconds: float
+    # This run's conversation so far, when ``prompt`` continues it (a fix after the app
+    # check): then it replaces ``history``.
+    continues: list[ModelMessage] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class AgentOutcome:
     turns: int
     input_tokens: int
     output_tokens: int
+    # The conversation of this call (rebuilt the same on replay); empty after a failure.
+    messages: list[ModelMessage] = field(default_factory=list)
 
 
 async def run_code_agent(
@@ -92,18 +98,25 @@ async def run_code_agent(
         instructions.append(note)
     summary: str | None = None
     failure: str | None = None
+    messages: list[ModelMessage] = []
+    history = (
+        task.continues
+        if task.continues is not None
+        else conversation_history(task.history, task.memory_chars)
+    )
     try:
         result = await agent.run(
             task.prompt,
             deps=deps,
             instructions="\n\n".join(instructions),
-            message_history=conversation_history(task.history, task.memory_chars) or None,
+            message_history=history or None,
             usage=usage,
             usage_limits=UsageLimits(request_limit=task.max_turns),
             retries={"tools": 3, "output": task.max_turns},
             timeout=task.timeout_seconds,
         )
         summary = extract_summary(result.output)
+        messages = result.all_messages()
     except UsageLimitExceeded:
         failure = (
             f"The agent used all of its {task.max_turns} model turns without finishing the app. "
@@ -125,4 +138,5 @@ async def run_code_agent(
         turns=usage.requests,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
+        messages=messages,
     )

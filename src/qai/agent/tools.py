@@ -23,7 +23,7 @@ from qai.errors import QaiError
 log = logging.getLogger("qai.agent")
 
 MAX_OUTPUT_CHARS = 12_000
-StepKind = Literal["terminal", "write", "read"]
+StepKind = Literal["terminal", "write", "read", "check"]
 
 
 class StepLog(Protocol):

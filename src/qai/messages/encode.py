@@ -30,7 +30,13 @@ def fragment_json(row: FragmentRow) -> dict[str, Any]:
         "summary": row.summary,
         "createdAt": iso_utc(row.created_at),
         "updatedAt": iso_utc(row.updated_at),
+        "check": orjson.Fragment(row.check_json) if row.check_json else None,
+        "screenshotUrl": screenshot_url(row.id) if row.has_screenshot else None,
     }
+
+
+def screenshot_url(fragment_id: str) -> str:
+    return f"/api/fragments/{fragment_id}/screenshot"
 
 
 def message_json(row: MessageRow) -> dict[str, Any]:

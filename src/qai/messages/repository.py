@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, select, tuple_
+from sqlalchemy import Select, Text, bindparam, cast, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from qai.common.pagination import Cursor
 from qai.db import Database
 from qai.db.engine import Row
-from qai.messages.models import Fragment, Message
+from qai.messages.models import Fragment, Message, Screenshot, Version
 
 
 class FragmentRow(NamedTuple):
@@ -31,9 +31,17 @@ class FragmentRow(NamedTuple):
     summary: str | None
     created_at: datetime
     updated_at: datetime
+    # The app check (``qai_version.check``) as stored JSON text; None for no check.
+    check_json: str | None = None
+    has_screenshot: bool = False
 
     def files(self) -> dict[str, str]:
         return decode_files(self.files_json)
+
+    def check(self) -> dict[str, Any] | None:
+        """The app check as stored (see ``qai.checks.CheckResult.as_json``), or None."""
+        raw: Any = orjson.loads(self.check_json) if self.check_json else None
+        return raw if isinstance(raw, dict) else None
 
 
 def decode_files(files_json: str) -> dict[str, str]:
@@ -73,6 +81,8 @@ _FRAGMENT_COLUMNS = (
     Fragment.summary,
     Fragment.created_at,
     Fragment.updated_at,
+    cast(Version.check, Text),
+    Screenshot.fragment_id.is_not(None),
 )
 _MESSAGE_COLUMNS = (
     Message.id,
@@ -87,9 +97,21 @@ _FRAGMENT_AT = len(_MESSAGE_COLUMNS)
 
 # The reads: statements built once, run by ``Database.rows`` (one statement, no transaction, no
 # ORM objects). One statement for a page of history and its fragments: no N+1.
+
+
+def _with_version(query: Any) -> Any:  # a Select of any columns, as it came
+    """The fragment's version row and whether it has a screenshot, in the same statement."""
+    return query.outerjoin(Version, Version.fragment_id == Fragment.id).outerjoin(
+        Screenshot, Screenshot.fragment_id == Fragment.id
+    )
+
+
 _HISTORY = (
-    select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS)
-    .outerjoin(Fragment, Fragment.message_id == Message.id)
+    _with_version(
+        select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS).outerjoin(
+            Fragment, Fragment.message_id == Message.id
+        )
+    )
     .where(Message.project_id == bindparam("project_id"))
     .limit(bindparam("limit"))
 )
@@ -101,9 +123,32 @@ _OLDEST = _HISTORY.order_by(Message.created_at, Message.id)
 _OLDEST_AFTER = _OLDEST.where(_POSITION > _CURSOR)
 _NEWEST = _HISTORY.order_by(Message.created_at.desc(), Message.id.desc())
 _NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
-_FRAGMENT_BY_ID = select(*_FRAGMENT_COLUMNS).where(Fragment.id == bindparam("fragment_id"))
+_FRAGMENT_BY_ID = _with_version(select(*_FRAGMENT_COLUMNS)).where(
+    Fragment.id == bindparam("fragment_id")
+)
+_NEWEST_SHOT = (
+    select(
+        Message.project_id,
+        Fragment.id.label("fragment_id"),
+        func.row_number()
+        .over(
+            partition_by=Message.project_id,
+            order_by=(Message.created_at.desc(), Message.id.desc()),
+        )
+        .label("newest"),
+    )
+    .select_from(Screenshot)
+    .join(Fragment, Fragment.id == Screenshot.fragment_id)
+    .join(Message, Message.id == Fragment.message_id)
+    .where(Message.project_id.in_(bindparam("project_ids", expanding=True)))
+    .subquery()
+)
+_THUMBNAILS = select(_NEWEST_SHOT.c.project_id, _NEWEST_SHOT.c.fragment_id).where(
+    _NEWEST_SHOT.c.newest == 1
+)
+_SCREENSHOT = select(Screenshot.png).where(Screenshot.fragment_id == bindparam("fragment_id"))
 _LATEST_FRAGMENT = (
-    select(*_FRAGMENT_COLUMNS)
+    _with_version(select(*_FRAGMENT_COLUMNS))
     .join(Message, Message.id == Fragment.message_id)
     .where(Message.project_id == bindparam("project_id"))
     .order_by(Message.created_at.desc(), Message.id.desc())
@@ -111,8 +156,15 @@ _LATEST_FRAGMENT = (
 )
 
 
+def _fragment_row(columns: Sequence[Any]) -> FragmentRow:
+    row = FragmentRow(*columns)
+    # A JSON null reads as the text "null" on some engines: no check either way.
+    check = None if row.check_json in (None, "null") else row.check_json
+    return row._replace(check_json=check, has_screenshot=bool(row.has_screenshot))
+
+
 def _message_row(row: Row) -> MessageRow:
-    fragment = FragmentRow(*row[_FRAGMENT_AT:]) if row[_FRAGMENT_AT] is not None else None
+    fragment = _fragment_row(row[_FRAGMENT_AT:]) if row[_FRAGMENT_AT] is not None else None
     return MessageRow._make((*row[:_FRAGMENT_AT], fragment))
 
 
@@ -160,12 +212,24 @@ class MessageReads:
 
     async def fragment(self, fragment_id: str) -> FragmentRow | None:
         rows = await self.database.rows(_FRAGMENT_BY_ID, {"fragment_id": fragment_id})
-        return FragmentRow(*rows[0]) if rows else None
+        return _fragment_row(rows[0]) if rows else None
+
+    async def screenshot(self, fragment_id: str) -> bytes | None:
+        rows = await self.database.rows(_SCREENSHOT, {"fragment_id": fragment_id})
+        return bytes(rows[0][0]) if rows else None
+
+    async def thumbnails(self, project_ids: Sequence[str]) -> dict[str, str]:
+        """Project id -> its newest fragment with a screenshot, for the projects that have one
+        (one statement for any number of projects)."""
+        if not project_ids:
+            return {}
+        rows = await self.database.rows(_THUMBNAILS, {"project_ids": list(project_ids)})
+        return {str(row[0]): str(row[1]) for row in rows}
 
     async def latest_fragment(self, project_id: str) -> FragmentRow | None:
         """The newest fragment of a project: the state its app is in."""
         rows = await self.database.rows(_LATEST_FRAGMENT, {"project_id": project_id, "limit": 1})
-        return FragmentRow(*rows[0]) if rows else None
+        return _fragment_row(rows[0]) if rows else None
 
 
 def _with_fragment() -> Select[Message]:
@@ -197,6 +261,13 @@ class MessageRepository:
         self.session.add(fragment)
         await self.session.flush()
         set_committed_value(message, "fragment", fragment)
+
+    async def add_version(self, version: Version, screenshot: Screenshot | None) -> None:
+        """A fragment's version row (and the check's screenshot), after the fragment."""
+        self.session.add(version)
+        if screenshot is not None:
+            self.session.add(screenshot)
+        await self.session.flush()
 
     async def get(self, message_id: str) -> Message | None:
         return (

@@ -48,6 +48,23 @@ async def get_fragment(
     return json_response(fragment_json(await service.get_fragment(db, fragment_id)))
 
 
+@router.get(
+    "/api/fragments/{fragment_id}/screenshot",
+    summary="The page of a fragment's app as the app check saw it",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **errors(404)},
+)
+async def get_screenshot(
+    fragment_id: Annotated[str, Path(description="The fragment's id.")], db: DatabaseDep
+) -> Response:
+    png = await service.screenshot_of(db, fragment_id)
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"cache-control": "private, max-age=86400", "x-content-type-options": "nosniff"},
+    )
+
+
 @router.api_route("/api/projects//messages", methods=["GET", "POST"], include_in_schema=False)
 async def messages_without_project_id() -> None:
     check_project_id("", field="projectId")

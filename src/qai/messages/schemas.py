@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
@@ -41,6 +41,29 @@ class MessageCreate(Input):
     )
 
 
+class ProblemOut(Schema):
+    kind: Literal[
+        "http", "exception", "console", "request", "overlay", "blank", "typescript", "timeout"
+    ] = Field(description="What the check saw: a page's HTTP error, an uncaught exception, ...")
+    message: str = Field(description="The error text as the browser or the compiler gave it.")
+    file: str | None = Field(default=None, description="The app's file, when known.")
+    line: int | None = Field(default=None, description="The line in ``file``, when known.")
+    url: str | None = Field(default=None, description="The request that failed, if any.")
+
+
+class CheckOut(Schema):
+    """What QAI saw when it opened the version's app in a browser before announcing it."""
+
+    status: Literal["passed", "failed", "skipped"] = Field(
+        description="skipped: the app could not be opened (``reason`` says why)."
+    )
+    problems: list[ProblemOut] = Field(default_factory=list, description="At most 10.")
+    reason: str | None = Field(default=None, description="Why the check was skipped.")
+    http_status: int | None = Field(default=None, description="The page's HTTP status.")
+    seconds: float = Field(default=0.0, description="How long the last check took.")
+    attempts: int = Field(default=1, description="Checks made: 1 + the fixes the agent tried.")
+
+
 class FragmentOut(Schema):
     id: str
     message_id: str
@@ -50,6 +73,14 @@ class FragmentOut(Schema):
     summary: str | None
     created_at: Timestamp
     updated_at: Timestamp
+    check: CheckOut | None = Field(
+        default=None,
+        description="The app check of this version; null for a version made before QAI checked "
+        "apps, and in ``message.created`` events (fetch the fragment).",
+    )
+    screenshot_url: str | None = Field(
+        default=None, description="The page as the check saw it (PNG); null when there is none."
+    )
 
 
 class MessageOut(Schema):

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from qai.common.pagination import Cursor, Page, backward_page, forward_page
 from qai.db import Database
-from qai.errors import FragmentNotFound, ProjectNotFound
+from qai.errors import FragmentNotFound, ProjectNotFound, ScreenshotNotFound
 from qai.events import CodeAgentRun, send_after_commit
 from qai.messages.chosen import check_chosen, record_chosen
-from qai.messages.models import Fragment, Message, MessageRole, MessageType
+from qai.messages.models import (
+    Fragment,
+    Message,
+    MessageRole,
+    MessageType,
+    Screenshot,
+    Version,
+    VersionOrigin,
+)
 from qai.messages.repository import FragmentRow, MessageReads, MessageRepository, MessageRow
 from qai.messages.rules import check_prompt
 
@@ -31,6 +40,14 @@ class FragmentDraft:
     files: dict[str, str]
     summary: str | None = None
     id: str | None = field(default=None)
+    # The app check's result (``qai_version.check``) and the page as it saw it.
+    check: dict[str, Any] | None = None
+    screenshot: bytes | None = field(default=None, repr=False)
+    # Who made the version and from which (``qai_version``): the agent's, unless a restore, an
+    # edit or a fork made it.
+    origin: VersionOrigin = VersionOrigin.AGENT
+    based_on_id: str | None = None
+    author: str | None = None
 
 
 def _position(row: MessageRow) -> tuple[datetime, str]:
@@ -101,7 +118,19 @@ async def save_assistant_result(
     )
     if fragment.id is not None:
         row.id = fragment.id
-    await MessageRepository(session).add_with_fragment(message, row)
+    repository = MessageRepository(session)
+    await repository.add_with_fragment(message, row)
+    await repository.add_version(
+        Version(
+            fragment_id=row.id,
+            project_id=project_id,
+            origin=fragment.origin,
+            based_on_id=fragment.based_on_id,
+            author=fragment.author,
+            check=fragment.check,
+        ),
+        Screenshot(fragment_id=row.id, png=fragment.screenshot) if fragment.screenshot else None,
+    )
     return message
 
 
@@ -120,6 +149,19 @@ async def get_fragment(database: Database, fragment_id: str) -> FragmentRow:
     if fragment is None:
         raise FragmentNotFound()
     return fragment
+
+
+async def screenshot_of(database: Database, fragment_id: str) -> bytes:
+    """The PNG the app check took of a fragment's app; ScreenshotNotFound if it took none."""
+    png = await MessageReads(database).screenshot(fragment_id)
+    if png is None:
+        raise ScreenshotNotFound()
+    return png
+
+
+async def thumbnails(database: Database, project_ids: list[str]) -> dict[str, str]:
+    """Project id -> the fragment whose screenshot is its thumbnail (its newest with one)."""
+    return await MessageReads(database).thumbnails(project_ids)
 
 
 async def latest_fragment(database: Database, project_id: str) -> FragmentRow | None:

@@ -26,6 +26,7 @@ from qai.agent import (
     name_and_reply,
     run_code_agent,
 )
+from qai.checks import Chromium
 from qai.db import Database, new_id
 from qai.errors import QaiError, RunNotFound
 from qai.llm import Models
@@ -43,6 +44,7 @@ from qai.messages.repository import MessageRepository
 from qai.messages.service import FragmentDraft
 from qai.projects.repository import ProjectRepository
 from qai.runs import service as runs
+from qai.runs.checks import CheckPlan, check_and_fix, honest_reply
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
 from qai.sandbox import SandboxFileNotFound, SandboxManager, SandboxPathError
@@ -87,12 +89,24 @@ class RunEnvironment:
     sandboxes: SandboxManager
     models: Models
     agent: Agent[AgentDeps, str] | None = field(init=False)
+    # The process's one browser for app checks, launched at the first check.
+    browser: Chromium = field(init=False)
     in_flight: set[asyncio.Task[object]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         main = self.models.main.model
         self.agent = (
             build_code_agent(main, self.models.request_settings) if main is not None else None
+        )
+        self.browser = Chromium(self.settings.check_browser)
+
+    def check_plan(self) -> CheckPlan:
+        settings = self.settings
+        return CheckPlan(
+            browser=self.browser,
+            enabled=settings.check_enabled,
+            timeout_seconds=settings.check_timeout_seconds,
+            max_fixes=settings.run_max_fixes,
         )
 
     async def cancel_in_flight(self) -> None:
@@ -104,6 +118,7 @@ class RunEnvironment:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.in_flight.clear()
+        await self.browser.close()
 
 
 _environment: RunEnvironment | None = None
@@ -331,9 +346,16 @@ async def _build(
         return Failure(result.failure, usage)
     if result.summary is None:
         return Failure(NO_SUMMARY, usage)
-    paths = sorted({*start.base_files, *deps.written})
-    if not paths:
+    if not deps.seed_files():
         return Failure(NO_FILES, usage)
+    plan = environment.check_plan()
+    checked = await check_and_fix(
+        plan, environment.agent, deps, task, result, model_id=models.main.id
+    )
+    summary = checked.outcome.summary or result.summary
+    result = checked.outcome
+    usage = Usage(result.turns, result.input_tokens, result.output_tokens)
+    paths = sorted({*start.base_files, *deps.written})
     limits = FragmentLimits(
         max_bytes=settings.fragment_max_bytes,
         max_files=settings.fragment_max_files,
@@ -346,15 +368,18 @@ async def _build(
         if not kept.files:
             return Failure(f"{NOTHING_KEPT} {note}", usage)
     title, reply = await name_and_reply(
-        models.small.model, models.request_settings, start.prompt, result.summary
+        models.small.model, models.request_settings, start.prompt, summary
     )
+    reply = honest_reply(reply, checked, plan)
     if note is not None:
         reply = f"{reply}\n\n{note}"
     fragment = FragmentDraft(
         title=title,
         sandbox_url=preview_url,
         files=kept.files,
-        summary=result.summary,
+        summary=summary,
         id=spec.name,
+        check=checked.check.as_json(),
+        screenshot=checked.check.screenshot,
     )
     return Success(reply, fragment, usage)

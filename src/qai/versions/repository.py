@@ -186,10 +186,6 @@ class VersionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, version: Version) -> None:
-        self.session.add(version)
-        await self.session.flush()
-
     async def one(self, project_id: str, fragment_id: str) -> VersionRow | None:
         """A version as this transaction sees it (its own writes included)."""
         raw = (

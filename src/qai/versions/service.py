@@ -18,7 +18,7 @@ from qai.errors import BadRequest, FragmentNotFound, ProjectNotFound
 from qai.live import service as live
 from qai.messages import service as messages
 from qai.messages.limits import FragmentFiles, FragmentLimits, left_out_note
-from qai.messages.models import Message, Version, VersionOrigin
+from qai.messages.models import Message, VersionOrigin
 from qai.messages.repository import FragmentRow, MessageReads, MessageRow
 from qai.messages.schemas import MessageOut
 from qai.messages.service import FragmentDraft
@@ -123,18 +123,12 @@ async def _add_version(
         files=files,
         summary=summary,
         id=fragment_id,
+        origin=origin,
+        based_on_id=based_on,
+        author=author,
     )
     message = await messages.save_assistant_result(session, project_id, content, draft)
     repository = VersionRepository(session)
-    await repository.add(
-        Version(
-            fragment_id=fragment_id,
-            project_id=project_id,
-            origin=origin,
-            based_on_id=based_on,
-            author=author,
-        )
-    )
     await ProjectRepository(session).touch(project_id)
     await _publish(session, message)
     version = await repository.one(project_id, fragment_id)

@@ -22,7 +22,9 @@ from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Error, Text, _TokenType
 from pygments.util import ClassNotFound
 
+from qai.checks import Problem, fix_request
 from qai.common.schemas import iso_utc
+from qai.messages.rules import PROMPT_MAX
 
 HIGHLIGHT_CLASS = "hl"
 LIGHT_STYLE = "default"
@@ -226,6 +228,8 @@ def jinja_filters() -> dict[str, Any]:
         "relative_age": relative_age,
         "iso": iso_utc,
         "clock": clock,
+        "fix_request": lambda check: fix_request(check, PROMPT_MAX),
+        "problem_line": lambda stored: Problem.from_json(stored).describe(),
     }
 
 

@@ -109,14 +109,15 @@ async def home(
     request: Request, db: DatabaseDep, settings: SettingsDep, cursor: str | None = None
 ) -> HTMLResponse:
     try:
-        page = await views.project_list(db, cursor)
+        listed = await views.project_list(db, cursor)
     except QaiError as error:
         return _error_page(request, error)
     return _page(
         request,
         "home.html",
         {
-            "page": page,
+            "page": listed.page,
+            "thumbnails": listed.thumbnails,
             "model_missing": not settings.model,
             "default_template": settings.default_template,
             "templates": views.template_choices(settings.data_dir),
@@ -129,12 +130,12 @@ async def home(
 async def project_items(
     request: Request, db: DatabaseDep, cursor: str | None = None
 ) -> HTMLResponse:
-    page = await views.project_list(db, cursor)
+    listed = await views.project_list(db, cursor)
     return _piece(
         request,
         "_project_items.html",
-        {"projects": page.items},
-        {"QAI-Next-Cursor": page.next_cursor or ""},
+        {"projects": listed.page.items, "thumbnails": listed.thumbnails},
+        {"QAI-Next-Cursor": listed.page.next_cursor or ""},
     )
 
 

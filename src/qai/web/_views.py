@@ -34,8 +34,17 @@ def cursor_of(message: MessageRow) -> str:
     return pagination.cursor_of(*message.position)
 
 
-async def project_list(database: Database, cursor: str | None) -> Page[ProjectRow]:
-    return await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
+@dataclass(frozen=True)
+class ProjectList:
+    page: Page[ProjectRow]
+    # Project id -> the fragment whose screenshot is its card's thumbnail.
+    thumbnails: dict[str, str]
+
+
+async def project_list(database: Database, cursor: str | None) -> ProjectList:
+    page = await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
+    thumbnails = await messages.thumbnails(database, [project.id for project in page.items])
+    return ProjectList(page, thumbnails)
 
 
 @dataclass(frozen=True)

@@ -484,11 +484,27 @@ function chosenVersion() {
   return selected && selected !== newest ? selected : null;
 }
 
-promptBox(document.querySelector("[data-composer]"), async (value) => {
+async function sendMessage(value) {
   const fragmentId = chosenVersion();
   await api("POST", `${projectPath}/messages`, fragmentId ? { value, fragmentId } : { value });
   showActivity("", "Waiting for the agent…");
   await catchUp();
+}
+
+promptBox(document.querySelector("[data-composer]"), sendMessage);
+
+// A failed version's "Try to fix": a follow-up that carries the check's problems.
+list.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-try-fix]");
+  if (!button) return;
+  event.preventDefault();
+  button.disabled = true;
+  try {
+    await sendMessage(button.dataset.tryFix);
+  } catch (error) {
+    toast(`The fix could not be sent: ${describe(error)}`);
+    button.disabled = false;
+  }
 });
 
 // --- rename and delete -----------------------------------------------------------------------

@@ -1,0 +1,348 @@
+"""Open one page in headless Chromium and say what is wrong with it.
+
+The browser never reaches the network: every request to the page's own origin is answered
+through ``connect`` (a socket to the app's server, e.g. a sandbox's), everything else is
+refused, and websockets (a dev server's hot reload) are held open without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    Route,
+    WebSocketRoute,
+    async_playwright,
+)
+
+from qai.checks._report import MAX_PROBLEMS, PageReport, Problem, ProblemKind
+from qai.sandbox.preview.proxy import Message, proxy_http
+
+Connect = Callable[[], Awaitable[socket.socket]]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+# After the page's load event: time for scripts to run and for a dev server's error overlay to
+# show; spent only while requests are still in flight.
+SETTLE_SECONDS = 2.0
+QUIET_SECONDS = 0.3
+MAX_SCREENSHOT_BYTES = 1_500_000
+
+_BLANK = """() => {
+  const body = document.body;
+  if (!body) return true;
+  if ((body.innerText || "").trim()) return false;
+  const media = body.querySelectorAll(
+    "img, svg, canvas, video, iframe, input, button, select, textarea"
+  );
+  for (const element of media) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 1 && box.height > 1) return false;
+  }
+  return true;
+}"""
+
+# Next.js draws its build and runtime error overlay in the shadow root of <nextjs-portal>; the
+# portal itself is always there in development (its dev-tools badge), the dialog only on error.
+_OVERLAY = """() => {
+  const found = [];
+  for (const portal of document.querySelectorAll("nextjs-portal")) {
+    const root = portal.shadowRoot;
+    if (!root) continue;
+    const dialog = root.querySelector(
+      "[data-nextjs-dialog], [data-nextjs-dialog-content], .nextjs-container-errors-body"
+    );
+    if (dialog) found.push((dialog.innerText || dialog.textContent || "").trim());
+  }
+  return found;
+}"""
+
+
+class _Findings:
+    """What the page's events reported, in order, bounded."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.problems: list[Problem] = []
+        self.in_flight = 0
+
+    def add(self, kind: ProblemKind, message: str, **where: Any) -> None:
+        if len(self.problems) < MAX_PROBLEMS and not any(
+            p.kind == kind and p.message == message for p in self.problems
+        ):
+            self.problems.append(Problem.of(kind, message, **where))
+
+    def own(self, url: str) -> bool:
+        return _origin(url) == self.origin
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        text = message.text
+        # Failed loads are reported as requests (own origin) or are outside the app's reach.
+        if text.startswith("Failed to load resource"):
+            return
+        location = message.location
+        self.add("console", text, **_where(location.get("url"), location.get("lineNumber")))
+
+    def page_error(self, error: Error) -> None:
+        text = error.stack or f"{error.name}: {error.message}"
+        self.add("exception", text)
+
+    def response(self, response: Response) -> None:
+        if response.status >= 400 and self.own(response.url):
+            self.add(
+                "request",
+                f"{response.request.method} {_path(response.url)} answered HTTP {response.status}",
+                url=response.url,
+            )
+
+    def request_failed(self, request: Request) -> None:
+        if self.own(request.url):
+            self.add(
+                "request",
+                f"{request.method} {_path(request.url)} failed: {request.failure or 'no answer'}",
+                url=request.url,
+            )
+
+
+class Chromium:
+    """One headless Chromium for a process's checks, launched on first use (and again if it
+    died), each check in a fresh browser context; :meth:`close` at shutdown."""
+
+    def __init__(self, executable: Path) -> None:
+        self.executable = executable
+        self._lock = asyncio.Lock()
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    async def context(self) -> BrowserContext:
+        async with self._lock:
+            if self._browser is None or not self._browser.is_connected():
+                await self._close()
+                self._playwright = await async_playwright().start()
+                self._browser = await self._playwright.chromium.launch(
+                    executable_path=str(self.executable), args=CHROMIUM_ARGS
+                )
+            return await self._browser.new_context(
+                viewport=VIEWPORT,  # type: ignore[arg-type]
+                service_workers="block",
+            )
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        if browser is not None:
+            with contextlib.suppress(Error):
+                await browser.close()
+        if playwright is not None:
+            with contextlib.suppress(Error):
+                await playwright.stop()
+
+
+async def check_page(
+    url: str, connect: Connect, *, browser: Chromium, seconds: float, settle: float = SETTLE_SECONDS
+) -> PageReport:
+    """Open ``url`` and report its HTTP status, uncaught exceptions, console errors, failed
+    requests to its own origin, a Next.js error overlay and a page with nothing visible, with a
+    screenshot. Never raises for what the page does; the whole visit takes at most
+    ``seconds`` (a page still loading then is a problem of kind ``timeout``)."""
+    started = time.monotonic()
+    findings = _Findings(_origin(url))
+    outcome: dict[str, Any] = {}
+    context = await asyncio.wait_for(browser.context(), seconds)
+    try:
+        left = max(1.0, seconds - (time.monotonic() - started))
+        await asyncio.wait_for(_visit(context, url, connect, findings, outcome, settle, left), left)
+    except TimeoutError:
+        findings.add("timeout", f"The page did not finish loading within {seconds:g} seconds.")
+    finally:
+        with contextlib.suppress(Error):
+            await context.close()
+    return PageReport(
+        http_status=outcome.get("status"),
+        problems=findings.problems,
+        screenshot=outcome.get("screenshot"),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+async def _visit(
+    context: BrowserContext,
+    url: str,
+    connect: Connect,
+    findings: _Findings,
+    outcome: dict[str, Any],
+    settle: float,
+    seconds: float,
+) -> None:
+    await context.route("**/*", _Responder(connect, findings).handle)
+    await context.route_web_socket("**/*", _hold_open)
+    page = await context.new_page()
+    page.on("console", findings.console)
+    page.on("pageerror", findings.page_error)
+    page.on("response", findings.response)
+    page.on("requestfailed", findings.request_failed)
+    page.on("request", lambda _request: _count(findings, +1))
+    page.on("requestfinished", lambda _request: _count(findings, -1))
+    page.on("requestfailed", lambda _request: _count(findings, -1))
+    try:
+        response = await page.goto(url, wait_until="load", timeout=seconds * 1000)
+    except Error as exc:
+        findings.add("request", f"The page could not be opened: {exc.message}")
+        return
+    if response is not None:
+        outcome["status"] = response.status
+        if response.status >= 400:
+            findings.add("http", f"The page answered HTTP {response.status} {response.status_text}")
+    await _settle(page, findings, settle)
+    await _inspect(page, findings)
+    with contextlib.suppress(Error):
+        png = await page.screenshot(type="png", timeout=5000)
+        if len(png) <= MAX_SCREENSHOT_BYTES:
+            outcome["screenshot"] = png
+
+
+def _count(findings: _Findings, delta: int) -> None:
+    findings.in_flight = max(0, findings.in_flight + delta)
+
+
+async def _settle(page: Page, findings: _Findings, settle: float) -> None:
+    """Wait until no request has been in flight for a moment, for at most ``settle`` seconds."""
+    deadline = time.monotonic() + settle
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if findings.in_flight == 0:
+            quiet_since = quiet_since or now
+            if now - quiet_since >= QUIET_SECONDS:
+                return
+        else:
+            quiet_since = None
+        await page.wait_for_timeout(50)
+
+
+async def _inspect(page: Page, findings: _Findings) -> None:
+    try:
+        overlays: list[str] = await page.evaluate(_OVERLAY)
+        blank: bool = await page.evaluate(_BLANK)
+    except Error as exc:
+        findings.add("exception", f"The page could not be inspected: {exc.message}")
+        return
+    for text in overlays:
+        findings.add("overlay", text or "Next.js shows its error overlay.")
+    if blank and not overlays:
+        findings.add("blank", "The page shows nothing: no visible text or image was rendered.")
+
+
+class _Responder:
+    """Answers the browser's requests: the page's origin through ``connect``, nothing else."""
+
+    def __init__(self, connect: Connect, findings: _Findings) -> None:
+        self.connect = connect
+        self.findings = findings
+
+    async def handle(self, route: Route) -> None:
+        request = route.request
+        if not self.findings.own(request.url):
+            await route.abort("blockedbyclient")
+            return
+        try:
+            status, headers, body = await self._fetch(request)
+        except OSError as exc:
+            await route.fulfill(status=502, body=f"The app's server did not answer ({exc}).")
+            return
+        with contextlib.suppress(Error):
+            await route.fulfill(status=status, headers=headers, body=body)
+
+    async def _fetch(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(request.url)
+        headers = {k: v for k, v in (await request.all_headers()).items() if not k.startswith(":")}
+        headers.pop("accept-encoding", None)  # the body goes to the browser as it is
+        headers["host"] = parts.netloc
+        body = request.post_data_buffer or b""
+        scope = {
+            "type": "http",
+            "method": request.method,
+            "path": parts.path or "/",
+            "raw_path": (parts.path or "/").encode(),
+            "query_string": parts.query.encode(),
+            "headers": [(k.encode(), v.encode("latin-1", "replace")) for k, v in headers.items()],
+            "scheme": parts.scheme,
+            "client": ("127.0.0.1", 0),
+        }
+        sent = False
+        never = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await never.wait()
+            return {"type": "http.disconnect"}
+
+        answer: dict[str, Any] = {"status": 502, "headers": {}, "body": bytearray()}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = {
+                    k.decode("latin-1"): v.decode("latin-1")
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"content-length"
+                }
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+
+        await proxy_http(scope, receive, send, await self.connect())
+        return int(answer["status"]), answer["headers"], bytes(answer["body"])
+
+
+async def _hold_open(socket_route: WebSocketRoute) -> None:
+    """A websocket accepted and left silent: the page neither reaches a server nor errs."""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _where(url: str | None, line: int | None) -> dict[str, Any]:
+    if not url:
+        return {}
+    path = urlsplit(url).path.lstrip("/") or None
+    return {"file": path, "line": line + 1 if line is not None else None}
