@@ -19,6 +19,7 @@ from qai.db import migrate
 from qai.db.migrate import include_object
 from qai.settings import Environment, load_settings
 from tests.conftest import create_pg_database, drop_pg_database, pg_url, require_postgres
+from tests.live import QAI_SOURCE
 
 HERE = Path(__file__).parent
 ORIGINAL_TABLES = {"Project", "Message", "Fragment"}
@@ -261,6 +262,7 @@ def test_adopt_takes_over_the_originals_database_losing_nothing(tmp_path: Path) 
                 "DATABASE_URL": pg_url(database) + "?schema=public",
                 "QAI_DATA_DIR": str(tmp_path),
                 "PATH": "/usr/bin:/bin",
+                "PYTHONPATH": QAI_SOURCE,
             },
             capture_output=True,
             text=True,
@@ -284,6 +286,7 @@ def test_adopt_takes_over_the_originals_database_losing_nothing(tmp_path: Path) 
                 "DATABASE_URL": pg_url(database),
                 "QAI_DATA_DIR": str(tmp_path),
                 "PATH": "/usr/bin:/bin",
+                "PYTHONPATH": QAI_SOURCE,
             },
             capture_output=True,
             text=True,
