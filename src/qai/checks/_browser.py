@@ -114,6 +114,9 @@ class _Findings:
         self.add("exception", text)
 
     def response(self, response: Response) -> None:
+        # The page's own status is reported as such (kind "http").
+        if response.request.is_navigation_request():
+            return
         if response.status >= 400 and self.own(response.url):
             self.add(
                 "request",
@@ -259,7 +262,12 @@ async def _inspect(page: Page, findings: _Findings) -> None:
         return
     for text in overlays:
         findings.add("overlay", text or "Next.js shows its error overlay.")
-    if blank and not overlays:
+    # A page that failed to load or shows an error says more than "blank" would.
+    if (
+        blank
+        and not overlays
+        and not any(p.kind in ("http", "exception") for p in findings.problems)
+    ):
         findings.add("blank", "The page shows nothing: no visible text or image was rendered.")
 
 
@@ -289,6 +297,9 @@ class _Responder:
         headers.pop("accept-encoding", None)  # the body goes to the browser as it is
         headers["host"] = parts.netloc
         body = request.post_data_buffer or b""
+        headers.pop("content-length", None)  # the browser's may count a body it re-encoded
+        if body or request.method not in ("GET", "HEAD"):
+            headers["content-length"] = str(len(body))
         scope = {
             "type": "http",
             "method": request.method,
