@@ -3,7 +3,20 @@ and the "Try to fix" message cut to the prompt limit."""
 
 from __future__ import annotations
 
-from qai.checks import CheckResult, Problem, fix_request, typescript_problems
+import socket
+from pathlib import Path
+
+import pytest
+
+from qai.checks import (
+    BrowserUnavailable,
+    CheckResult,
+    Chromium,
+    Problem,
+    check_page,
+    fix_request,
+    typescript_problems,
+)
 from qai.messages.rules import PROMPT_MAX
 
 TSC = """app/page.tsx(2,9): error TS2322: Type 'string' is not assignable to type 'number'.
@@ -53,3 +66,17 @@ def test_the_stored_check_round_trips_and_the_fix_request_fits_a_prompt() -> Non
     assert message.startswith("The app still has errors.")
     assert "- Uncaught exception: SyntaxError: yyy" in message
     assert "- Blank page: nothing" in message
+
+
+async def test_a_browser_that_cannot_start_is_reported_not_raised_as_a_crash() -> None:
+    async def connect() -> socket.socket:
+        raise AssertionError("no page may be requested")
+
+    browser = Chromium(Path("/bin/false"))
+    try:
+        with pytest.raises(BrowserUnavailable, match="/bin/false did not start"):
+            await check_page(
+                "http://app.preview.localhost:8000/", connect, browser=browser, seconds=5
+            )
+    finally:
+        await browser.close()

@@ -161,6 +161,9 @@ def qai_server(
         "OPENAI_API_KEY": "test",
         "QAI_MODEL_MAX_RETRIES": "0",
         "QAI_ACCESS_LOG": "false",
+        # Each run's app check opens its own Chromium; test_check_ui.py tests it in the UI, and
+        # these tests' timings stay those of the runs alone.
+        "QAI_CHECK_ENABLED": "false",
     }
     if port:
         env["QAI_PORT"] = str(port)

@@ -2,7 +2,7 @@
 has types) before QAI announces it. Infrastructure: imports no domain code."""
 
 from qai.checks._app import TYPE_CHECKS, check_app, unavailable
-from qai.checks._browser import Chromium, check_page
+from qai.checks._browser import BrowserUnavailable, Chromium, check_page
 from qai.checks._report import (
     MAX_PROBLEMS,
     CheckResult,
@@ -17,6 +17,7 @@ from qai.checks._report import (
 __all__ = [
     "MAX_PROBLEMS",
     "TYPE_CHECKS",
+    "BrowserUnavailable",
     "CheckResult",
     "CheckStatus",
     "Chromium",

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from qai.checks._browser import Chromium, check_page
+from qai.checks._browser import BrowserUnavailable, Chromium, check_page
 from qai.checks._report import MAX_PROBLEMS, CheckResult, PageReport, Problem, typescript_problems
 from qai.sandbox import Sandbox, SandboxStatus
 
@@ -48,11 +48,14 @@ async def check_app(
         sandbox.preview_url(), sandbox.open_socket, browser=browser, seconds=left
     )
     command = TYPE_CHECKS.get(sandbox.template)
-    if command is None:
-        page = await page_check
-        types: list[Problem] = []
-    else:
-        page, types = await asyncio.gather(page_check, _type_check(sandbox, command, left))
+    try:
+        if command is None:
+            page = await page_check
+            types: list[Problem] = []
+        else:
+            page, types = await asyncio.gather(page_check, _type_check(sandbox, command, left))
+    except BrowserUnavailable as exc:
+        return CheckResult("skipped", reason=str(exc), seconds=_since(started), attempt=attempt)
     problems = [*types, *page.problems][:MAX_PROBLEMS]
     return _result(page, problems, _since(started), attempt)
 

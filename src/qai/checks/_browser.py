@@ -51,6 +51,12 @@ VIEWPORT = {"width": 1280, "height": 800}
 SETTLE_SECONDS = 2.0
 QUIET_SECONDS = 0.3
 MAX_SCREENSHOT_BYTES = 1_500_000
+LAUNCH_SECONDS = 60.0
+
+
+class BrowserUnavailable(Exception):
+    """The browser could not be started: the page was not checked."""
+
 
 _BLANK = """() => {
   const body = document.body;
@@ -114,6 +120,9 @@ class _Findings:
         self.add("exception", text)
 
     def response(self, response: Response) -> None:
+        # The page's own status is reported as such (kind "http").
+        if response.request.is_navigation_request():
+            return
         if response.status >= 400 and self.own(response.url):
             self.add(
                 "request",
@@ -175,13 +184,21 @@ async def check_page(
     requests to its own origin, a Next.js error overlay and a page with nothing visible, with a
     screenshot. Never raises for what the page does; the whole visit takes at most
     ``seconds`` (a page still loading then is a problem of kind ``timeout``)."""
-    started = time.monotonic()
     findings = _Findings(_origin(url))
     outcome: dict[str, Any] = {}
-    context = await asyncio.wait_for(browser.context(), seconds)
+    # The browser's launch (a worker's first check) is not the page's time.
     try:
-        left = max(1.0, seconds - (time.monotonic() - started))
-        await asyncio.wait_for(_visit(context, url, connect, findings, outcome, settle, left), left)
+        context = await asyncio.wait_for(browser.context(), LAUNCH_SECONDS)
+    except (Error, TimeoutError) as exc:
+        reason = getattr(exc, "message", None) or f"no answer within {LAUNCH_SECONDS:g} seconds"
+        raise BrowserUnavailable(
+            f"Chromium at {browser.executable} did not start: {reason}"
+        ) from exc
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(
+            _visit(context, url, connect, findings, outcome, settle, seconds), seconds
+        )
     except TimeoutError:
         findings.add("timeout", f"The page did not finish loading within {seconds:g} seconds.")
     finally:
@@ -259,7 +276,12 @@ async def _inspect(page: Page, findings: _Findings) -> None:
         return
     for text in overlays:
         findings.add("overlay", text or "Next.js shows its error overlay.")
-    if blank and not overlays:
+    # A page that failed to load or shows an error says more than "blank" would.
+    if (
+        blank
+        and not overlays
+        and not any(p.kind in ("http", "exception") for p in findings.problems)
+    ):
         findings.add("blank", "The page shows nothing: no visible text or image was rendered.")
 
 
@@ -289,6 +311,9 @@ class _Responder:
         headers.pop("accept-encoding", None)  # the body goes to the browser as it is
         headers["host"] = parts.netloc
         body = request.post_data_buffer or b""
+        headers.pop("content-length", None)  # the browser's may count a body it re-encoded
+        if body or request.method not in ("GET", "HEAD"):
+            headers["content-length"] = str(len(body))
         scope = {
             "type": "http",
             "method": request.method,
