@@ -238,6 +238,15 @@ class Settings(BaseSettings):
     )
     run_max_turns: int = Field(default=15, ge=1, le=200, description="Model turns per run.")
     run_timeout_seconds: float = Field(default=900.0, gt=0, description="Wall clock per run.")
+    run_cancel_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description=(
+            "How often a running run looks for a Stop request (which any server process may "
+            "record): a stopped run ends within about this long."
+        ),
+    )
     worker_concurrency: int = Field(
         default=4, ge=1, le=256, description="Runs of different projects at once per worker."
     )

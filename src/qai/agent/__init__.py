@@ -1,7 +1,9 @@
 """The code agent: prompts per template, the three sandbox tools, memory, titles and replies."""
 
 from qai.agent._agent import (
+    STOPPED,
     AgentTask,
+    StopWatch,
     build_code_agent,
     extract_summary,
     run_code_agent,
@@ -12,12 +14,14 @@ from qai.agent.naming import derive_reply, derive_title, name_and_reply
 from qai.agent.tools import AgentDeps, StepKind, StepLog
 
 __all__ = [
+    "STOPPED",
     "AgentDeps",
     "AgentTask",
     "PastMessage",
     "SandboxSpec",
     "StepKind",
     "StepLog",
+    "StopWatch",
     "build_code_agent",
     "conversation_history",
     "derive_reply",

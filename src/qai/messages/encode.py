@@ -30,6 +30,7 @@ def fragment_json(row: FragmentRow) -> dict[str, Any]:
         "summary": row.summary,
         "createdAt": iso_utc(row.created_at),
         "updatedAt": iso_utc(row.updated_at),
+        "unfinished": bool(row.unfinished),
     }
 
 

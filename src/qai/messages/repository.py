@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, select, tuple_
+from sqlalchemy import Select, Text, bindparam, cast, false, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from qai.common.pagination import Cursor
 from qai.db import Database
 from qai.db.engine import Row
-from qai.messages.models import Fragment, Message
+from qai.messages.models import Fragment, Message, Version
 
 
 class FragmentRow(NamedTuple):
@@ -31,6 +31,8 @@ class FragmentRow(NamedTuple):
     summary: str | None
     created_at: datetime
     updated_at: datetime
+    # The files an unfinished run left (its ERROR answer's fragment), from ``qai_version``.
+    unfinished: bool = False
 
     def files(self) -> dict[str, str]:
         return decode_files(self.files_json)
@@ -73,7 +75,9 @@ _FRAGMENT_COLUMNS = (
     Fragment.summary,
     Fragment.created_at,
     Fragment.updated_at,
+    func.coalesce(Version.unfinished, false()),
 )
+_VERSION_OF_FRAGMENT = Version.fragment_id == Fragment.id
 _MESSAGE_COLUMNS = (
     Message.id,
     Message.content,
@@ -90,6 +94,7 @@ _FRAGMENT_AT = len(_MESSAGE_COLUMNS)
 _HISTORY = (
     select(*_MESSAGE_COLUMNS, *_FRAGMENT_COLUMNS)
     .outerjoin(Fragment, Fragment.message_id == Message.id)
+    .outerjoin(Version, _VERSION_OF_FRAGMENT)
     .where(Message.project_id == bindparam("project_id"))
     .limit(bindparam("limit"))
 )
@@ -101,10 +106,15 @@ _OLDEST = _HISTORY.order_by(Message.created_at, Message.id)
 _OLDEST_AFTER = _OLDEST.where(_POSITION > _CURSOR)
 _NEWEST = _HISTORY.order_by(Message.created_at.desc(), Message.id.desc())
 _NEWEST_BEFORE = _NEWEST.where(_POSITION < _CURSOR)
-_FRAGMENT_BY_ID = select(*_FRAGMENT_COLUMNS).where(Fragment.id == bindparam("fragment_id"))
+_FRAGMENT_BY_ID = (
+    select(*_FRAGMENT_COLUMNS)
+    .outerjoin(Version, _VERSION_OF_FRAGMENT)
+    .where(Fragment.id == bindparam("fragment_id"))
+)
 _LATEST_FRAGMENT = (
     select(*_FRAGMENT_COLUMNS)
     .join(Message, Message.id == Fragment.message_id)
+    .outerjoin(Version, _VERSION_OF_FRAGMENT)
     .where(Message.project_id == bindparam("project_id"))
     .order_by(Message.created_at.desc(), Message.id.desc())
     .limit(bindparam("limit"))
@@ -197,6 +207,10 @@ class MessageRepository:
         self.session.add(fragment)
         await self.session.flush()
         set_committed_value(message, "fragment", fragment)
+
+    async def add_version(self, version: Version) -> None:
+        self.session.add(version)
+        await self.session.flush()
 
     async def get(self, message_id: str) -> Message | None:
         return (

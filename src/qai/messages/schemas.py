@@ -46,6 +46,11 @@ class FragmentOut(Schema):
     summary: str | None
     created_at: Timestamp
     updated_at: Timestamp
+    unfinished: bool = Field(
+        default=False,
+        description="True for the files a run left when it ended in an ERROR (turn or time "
+        "limit, model failure, Stop): kept, and the next message builds on them.",
+    )
 
 
 class MessageOut(Schema):

@@ -17,6 +17,7 @@ from dbos import DBOS
 from pydantic_ai import Agent
 
 from qai.agent import (
+    STOPPED,
     AgentDeps,
     AgentTask,
     PastMessage,
@@ -45,6 +46,13 @@ from qai.projects.repository import ProjectRepository
 from qai.runs import service as runs
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
+from qai.runs.unfinished import (
+    preview_step,
+    stop_requested_step,
+    stop_watch,
+    stopped_step,
+    unfinished_draft,
+)
 from qai.sandbox import SandboxFileNotFound, SandboxManager, SandboxPathError
 from qai.settings import Settings
 
@@ -68,6 +76,9 @@ NO_FILES = (
 NOTHING_KEPT = (
     "The agent wrote files, but none of them could be kept (see below), so there is no app to "
     "show. Send your message again, asking for text source files."
+)
+UNFINISHED_KEPT = (
+    "The files it had written are kept as an unfinished version: your next message builds on them."
 )
 UNEXPECTED = (
     "The run failed unexpectedly: {reason}. Send your message again; if it keeps failing, check "
@@ -155,7 +166,15 @@ class StepRecorder:
                 session, self.project_id, self.run_id, seq, kind=kind, label=label
             )
 
-    async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None:
+    async def finished(
+        self,
+        seq: int,
+        *,
+        ok: bool,
+        detail: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
         async with self.database.session() as session:
             await runs.step_finished(
                 session,
@@ -164,6 +183,8 @@ class StepRecorder:
                 seq,
                 outcome=StepOutcome.OK if ok else StepOutcome.FAILED,
                 detail=detail,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
             )
 
 
@@ -304,6 +325,9 @@ async def _build(
     if environment.agent is None:
         return Failure(models.main.problem or "No model configured.")
     settings = environment.settings
+    database = environment.database
+    if await stop_requested_step(database, run_id):
+        return Failure(STOPPED)
     spec = SandboxSpec(
         name=start.fragment_id, template=start.template, manager=environment.sandboxes
     )
@@ -311,6 +335,7 @@ async def _build(
         preview_url = await sandbox_step(spec, start.base_files)
     except Exception as exc:
         return Failure(SANDBOX_FAILED.format(reason=getattr(exc, "message", None) or exc))
+    await preview_step(database, run_id, preview_url)
     deps = AgentDeps(
         sandbox=spec,
         steps=StepRecorder(environment.database, project_id, run_id),
@@ -325,20 +350,30 @@ async def _build(
         max_turns=settings.run_max_turns,
         timeout_seconds=settings.run_timeout_seconds,
     )
-    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id)
+    stop = stop_watch(database, run_id, settings.run_cancel_poll_seconds)
+    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id, stop=stop)
     usage = Usage(result.turns, result.input_tokens, result.output_tokens)
-    if result.failure is not None:
-        return Failure(result.failure, usage)
-    if result.summary is None:
-        return Failure(NO_SUMMARY, usage)
+    if result.stopped:
+        await stopped_step(database, project_id, run_id)
     paths = sorted({*start.base_files, *deps.written})
-    if not paths:
-        return Failure(NO_FILES, usage)
     limits = FragmentLimits(
         max_bytes=settings.fragment_max_bytes,
         max_files=settings.fragment_max_files,
         max_file_bytes=settings.fragment_max_file_bytes,
     )
+    failure = result.failure or (NO_SUMMARY if result.summary is None else None)
+    if failure is not None:
+        # Nothing an unfinished run wrote is lost: its files become an unfinished version.
+        if not deps.written:
+            return Failure(failure, usage)
+        kept = await collect_step(spec, deps.seed_files(), paths, limits)
+        draft = unfinished_draft(
+            kept, prompt=start.prompt, fragment_id=spec.name, preview_url=preview_url
+        )
+        return Failure(f"{failure} {UNFINISHED_KEPT}" if draft else failure, usage, draft)
+    assert result.summary is not None
+    if not paths:
+        return Failure(NO_FILES, usage)
     kept = await collect_step(spec, deps.seed_files(), paths, limits)
     note = left_out_note(kept.left_out, limits)
     if note is not None:
