@@ -110,7 +110,8 @@ async def stop_and_check(client: httpx.AsyncClient, run_id: str, kind: str) -> d
     assert answer["content"].startswith("Stopped")
     assert "unfinished version" in answer["content"]
     fragment = answer["fragment"]
-    assert fragment is not None and fragment["unfinished"] is True
+    assert fragment is not None
+    assert fragment["unfinished"] is True
     assert fragment["files"] == {"index.html": PAGE}
     alone = (await client.get(f"/api/fragments/{fragment['id']}")).json()
     assert alone["unfinished"] is True
