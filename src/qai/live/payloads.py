@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 
-EventKind = Literal["message.created", "run.updated", "run.step", "run.preview"]
+EventKind = Literal["message.created", "run.updated", "run.step"]
 Payload = dict[str, Any]
 
 

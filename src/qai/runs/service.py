@@ -174,10 +174,10 @@ async def end_open_steps(session: AsyncSession, project_id: str, run_id: str, de
 
 
 async def record_preview(session: AsyncSession, run_id: str, url: str) -> None:
-    """The run's sandbox is up at ``url``: the page shows it live (``run.preview``)."""
+    """The run's sandbox is up at ``url``: the page shows it live (``run.updated`` carries
+    ``previewUrl``)."""
     run = await RunRepository(session).set_preview(run_id, url)
     if run is not None:
-        await live.publish(session, run.project_id, "run.preview", {"runId": run_id, "url": url})
         await _publish_run(session, run)
 
 
