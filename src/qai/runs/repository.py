@@ -160,6 +160,23 @@ class RunRepository:
             )
         return list((await self.session.execute(query)).scalars())
 
+    async def oldest_unanswered(self, project_id: str) -> Run | None:
+        """The run a project is on (its runs go one at a time, oldest first), if any."""
+        query = (
+            select(Run)
+            .where(Run.project_id == project_id, Run.answer_message_id.is_(None))
+            .order_by(Run.created_at, Run.id)
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def by_answers(self, answer_ids: list[str]) -> list[Run]:
+        """The runs that wrote these answers (one statement for a page of history)."""
+        if not answer_ids:
+            return []
+        query = select(Run).where(Run.answer_message_id.in_(answer_ids))
+        return list((await self.session.execute(query)).scalars())
+
     async def steps_of(self, run_id: str) -> list[RunStep]:
         query = select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.seq)
         return list((await self.session.execute(query)).scalars())

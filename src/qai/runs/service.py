@@ -273,3 +273,22 @@ async def latest_run_with_steps(session: AsyncSession, project_id: str) -> RunWi
     if not newest:
         return None
     return RunWithSteps(newest[0], await repository.steps_of(newest[0].id))
+
+
+async def current_run_with_steps(session: AsyncSession, project_id: str) -> RunWithSteps | None:
+    """The run a project is on now (the oldest without an answer: a queued message after it
+    does not hide it) and its steps; None while it has none."""
+    repository = RunRepository(session)
+    run = await repository.oldest_unanswered(project_id)
+    if run is None:
+        return None
+    return RunWithSteps(run, await repository.steps_of(run.id))
+
+
+async def runs_of_answers(session: AsyncSession, answer_ids: list[str]) -> dict[str, Run]:
+    """answer message id -> the run that wrote it (turns, tokens and time under each answer)."""
+    return {
+        run.answer_message_id: run
+        for run in await RunRepository(session).by_answers(answer_ids)
+        if run.answer_message_id is not None
+    }

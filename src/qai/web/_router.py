@@ -162,10 +162,11 @@ async def message_items(
     else:
         page = await views.history_after(db, project_id, after)
     newest = views.cursor_of(page.items[-1]) if page.items else ""
+    answered = await views.runs_by_answer(db, page.items)
     return _piece(
         request,
         "_messages.html",
-        {"messages": page.items, "selected_fragment_id": None},
+        {"messages": page.items, "selected_fragment_id": None, "answered": answered},
         {
             "QAI-Prev-Cursor": page.prev_cursor or "",
             "QAI-Newest-Cursor": newest,
@@ -185,6 +186,13 @@ async def workspace_piece(
     fragment = await messages.get_fragment(db, fragment_id)
     workspace = await asyncio.to_thread(views.workspace, fragment, file)
     return _piece(request, "_workspace.html", {"workspace": workspace, "tab": tab})
+
+
+@router.get("/ui/runs/{run_id}/live", response_class=HTMLResponse)
+async def live_preview_piece(request: Request, run_id: str, db: DatabaseDep) -> HTMLResponse:
+    """The Preview tab while a run builds: its sandbox's own preview, which reloads itself."""
+    run = await views.live_run(db, run_id)
+    return _piece(request, "_live_preview.html", {"run": run})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)
