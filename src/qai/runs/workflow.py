@@ -352,7 +352,9 @@ async def _build(
     )
     stop = stop_watch(database, run_id, settings.run_cancel_poll_seconds)
     result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id, stop=stop)
-    usage = Usage(result.turns, result.input_tokens, result.output_tokens)
+    # A stopped run's interrupted model call counts as a turn too (it is one of its steps).
+    turns = max(result.turns, deps.model_turns)
+    usage = Usage(turns, result.input_tokens, result.output_tokens)
     if result.stopped:
         await stopped_step(database, project_id, run_id)
     paths = sorted({*start.base_files, *deps.written})

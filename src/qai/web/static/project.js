@@ -195,6 +195,8 @@ function onStep(step) {
   }
   fillStep(item, step);
   refreshActivity(activity);
+  // Files changed: the live preview loads them (Next.js reloads itself; a static server does not).
+  if (step.kind === "write" && step.outcome === "ok") reloadLivePreview(step.runId);
   const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
   if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
 }
@@ -237,6 +239,11 @@ async function showLivePreview(runId) {
   } catch (error) {
     toast(`The live preview could not be shown: ${describe(error)}`);
   }
+}
+
+function reloadLivePreview(runId) {
+  const frame = workspace.querySelector(`[data-live-run-id="${CSS.escape(runId)}"] [data-live-frame]`);
+  if (frame) frame.src = frame.getAttribute("src");
 }
 
 async function leaveLivePreview() {
