@@ -229,12 +229,15 @@ list.addEventListener(
 
 // --- the live preview of the running run ---------------------------------------------------
 
-let beforeLive = "";
+// What the workspace showed before the live preview: shown again if the run made no version.
+let beforeLive = null;
 async function showLivePreview(runId) {
   if (workspace.querySelector(`[data-live-run-id="${CSS.escape(runId)}"]`)) return;
-  if (!workspace.querySelector("[data-live-run-id]")) beforeLive = selectedFragmentId();
+  if (!workspace.querySelector("[data-live-run-id]")) beforeLive = Array.from(workspace.childNodes);
   try {
     const piece = await fetchPiece(`/ui/runs/${encodeURIComponent(runId)}/live`);
+    // The run may have answered meanwhile: its version is shown instead.
+    if (activity.hidden || activity.dataset.runId !== runId) return;
     workspace.replaceChildren(piece.fragment);
   } catch (error) {
     toast(`The live preview could not be shown: ${describe(error)}`);
@@ -247,7 +250,8 @@ function reloadLivePreview(runId) {
 }
 
 async function leaveLivePreview() {
-  if (beforeLive) await selectFragment(beforeLive, { remember: false });
+  if (beforeLive) workspace.replaceChildren(...beforeLive);
+  beforeLive = null;
 }
 
 // --- the live stream -------------------------------------------------------------------------
