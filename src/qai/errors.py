@@ -78,3 +78,12 @@ class RunNotFound(NotFound):
 
 class InvalidCursor(BadRequest):
     default_message = "Invalid cursor"
+
+
+class Conflict(QaiError):
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state"
+
+
+class RunFinished(Conflict):
+    default_message = "The run has already finished: there is nothing to stop"

@@ -261,6 +261,15 @@ class Settings(BaseSettings):
     check_timeout_seconds: float = Field(
         default=20.0, gt=0, le=600, description="Time budget of one app check."
     )
+    run_cancel_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description=(
+            "How often a running run looks for a Stop request (which any server process may "
+            "record): a stopped run ends within about this long."
+        ),
+    )
     worker_concurrency: int = Field(
         default=4, ge=1, le=256, description="Runs of different projects at once per worker."
     )

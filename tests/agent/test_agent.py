@@ -85,18 +85,19 @@ async def test_a_run_writes_files_and_ends_with_a_summary(start_worker: StartWor
     assert run.started_at is not None
     assert run.finished_at is not None
     assert [(s.seq, s.kind, s.label, s.outcome, s.attempts) for s in found.steps] == [
-        (1, "write", "Writing index.html and 1 more file", StepOutcome.OK, 1),
-        (2, "terminal", "Running ls", StepOutcome.OK, 1),
+        (1, "model", "Asking the model (turn 1)", StepOutcome.OK, 1),
+        (2, "write", "Writing index.html and 1 more file", StepOutcome.OK, 1),
+        (3, "model", "Asking the model (turn 2)", StepOutcome.OK, 1),
+        (4, "terminal", "Running ls", StepOutcome.OK, 1),
+        (5, "model", "Asking the model (turn 3)", StepOutcome.OK, 1),
     ]
     log = await events_of(db, project_id)
     assert kinds(log) == [
         "message.created",  # the USER message
         "run.updated",  # queued
         "run.updated",  # running
-        "run.step",
-        "run.step",
-        "run.step",
-        "run.step",
+        "run.updated",  # its sandbox is up: previewUrl
+        *["run.step"] * 10,  # 3 model calls and 2 tool calls, each started then finished
         "message.created",  # the answer, with its fragment
         "run.updated",  # succeeded
     ]
@@ -120,7 +121,9 @@ async def test_a_run_that_never_summarises_stops_at_the_turn_limit(
     answer = await wait_for_answer(db, message_id)
 
     assert answer.type is MessageType.ERROR
-    assert answer.fragment is None
+    # What it wrote is kept as an unfinished version.
+    assert answer.fragment is not None
+    assert answer.fragment.files == {"index.html": PAGE}
     assert "4 model turns" in answer.content
     assert "QAI_RUN_MAX_TURNS" in answer.content
     async with db.read() as session:
@@ -163,8 +166,12 @@ async def test_a_tool_failure_goes_back_to_the_model_which_recovers(
     assert answer.fragment is not None
     assert answer.fragment.files == {"index.html": PAGE}
     async with db.read() as session:
-        steps = (await runs.get_run(session, message_id)).steps
-    assert [s.outcome for s in steps] == [StepOutcome.FAILED, StepOutcome.OK, StepOutcome.FAILED]
+        steps = [s for s in (await runs.get_run(session, message_id)).steps if s.kind != "model"]
+    assert [s.outcome for s in steps] == [
+        StepOutcome.FAILED,
+        StepOutcome.OK,
+        StepOutcome.FAILED,
+    ]
     assert steps[0].detail is not None
     assert "exit code 1" in steps[0].detail
 

@@ -115,12 +115,17 @@ async def test_a_killed_worker_resumes_the_run_without_redoing_finished_steps(
     assert json.loads(read_back[-1]) == [{"path": "steps.log", "content": "ran\n"}]
     async with db.read() as session:
         steps = (await runs.get_run(session, first)).steps
-    assert [(s.kind, s.attempts) for s in steps] == [
+    assert [(s.kind, s.attempts) for s in steps if s.kind != "model"] == [
         ("write", 1),
         ("terminal", 1),
         ("write", 1),
         ("read", 1),
     ]
+    # A model step per turn, recorded once each (replayed from checkpoints on resume), all ended.
+    models = [s for s in steps if s.kind == "model"]
+    assert [s.label for s in models] == [f"Asking the model (turn {n})" for n in range(1, 6)]
+    assert all(s.outcome is not None and s.input_tokens for s in models)
+    assert [s.seq for s in steps] == list(range(1, len(steps) + 1))
     # The follow-up waited for the first run (same project), then built on its files.
     assert second_answer.type is MessageType.RESULT, second_answer.content
     assert second_answer.fragment is not None

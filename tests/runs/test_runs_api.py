@@ -98,9 +98,17 @@ async def test_runs_are_listed_newest_first_with_their_steps(
     assert run["answerMessageId"]
     assert run["startedAt"].endswith("Z")
     assert [(s["seq"], s["kind"], s["label"], s["outcome"]) for s in run["steps"]] == [
-        (1, "write", "Writing index.html", "ok"),
-        (2, "terminal", "Running ls", "ok"),
+        (1, "model", "Asking the model (turn 1)", "ok"),
+        (2, "write", "Writing index.html", "ok"),
+        (3, "model", "Asking the model (turn 2)", "ok"),
+        (4, "terminal", "Running ls", "ok"),
+        (5, "model", "Asking the model (turn 3)", "ok"),
     ]
+    # Each model call is a step with its tokens; tool calls have none.
+    models = [s for s in run["steps"] if s["kind"] == "model"]
+    assert all(s["inputTokens"] > 0 and s["outputTokens"] > 0 for s in models)
+    assert sum(s["inputTokens"] for s in models) == run["inputTokens"]
+    assert all(s["inputTokens"] is None for s in run["steps"] if s["kind"] != "model")
 
 
 async def test_unknown_runs_and_projects_answer_404_in_the_error_shape(serve: Serve) -> None:
@@ -139,7 +147,8 @@ async def test_the_event_stream_replays_resumes_and_goes_live(
     kinds = [event.kind for event in replayed]
     assert kinds[0] == "ready"
     assert kinds[1:4] == ["message.created", "run.updated", "run.updated"]
-    assert kinds.count("run.step") == 4  # two tool calls, each started then finished
+    # two tool calls and three model calls, each started then finished
+    assert kinds.count("run.step") == 10
     answer = next(event for event in replayed if is_answer(event))
     assert answer.data["type"] == "RESULT"
     # Events carry no files (a version's whole source); the fragment is fetched by id.

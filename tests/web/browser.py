@@ -108,6 +108,7 @@ for (const [name, cards] of Object.entries(columns)) {
 KANBAN_APP = _app("Kanban from QAI", "#4338ca")
 GREEN_APP = _app("Green kanban from QAI", "#067647")
 MODEL_FAILURE_PROMPT = "explode"
+STOPPABLE_PROMPT = "stoppable"
 
 
 def _build(match: str, files: dict[str, str], summary: str) -> dict[str, Any]:
@@ -129,6 +130,23 @@ def _build(match: str, files: dict[str, str], summary: str) -> dict[str, Any]:
 SCRIPT: dict[str, Any] = {
     "conversations": [
         _build("green", GREEN_APP, "Made the kanban board's header green."),
+        {
+            # Writes the app, then the model hangs: the run is watched live, then stopped.
+            "match": STOPPABLE_PROMPT,
+            "turns": [
+                {
+                    "tool_calls": [
+                        {
+                            "name": "createOrUpdateFiles",
+                            "arguments": {
+                                "files": [{"path": p, "content": c} for p, c in KANBAN_APP.items()]
+                            },
+                        }
+                    ],
+                },
+                {"text": "never sent", "hang": 120, "hang_times": 1000},
+            ],
+        },
         {
             "match": MODEL_FAILURE_PROMPT,
             "turns": [{"fail": {"status": 401, "times": 1000, "message": "Incorrect API key"}}],

@@ -22,6 +22,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.live import LiveServer
 from tests.web.browser import (
     MODEL_FAILURE_PROMPT,
+    STOPPABLE_PROMPT,
     chromium,
     fake_model,
     qai_server,
@@ -62,7 +63,14 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     tab = context.new_page()
     errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
+    # The app in a preview is the agent's, not QAI's: its own errors (a live preview can load
+    # while the agent is halfway through writing its files) are not the page's.
+    tab.on(
+        "pageerror",
+        lambda error: (
+            None if ".preview.localhost" in (error.stack or "") else errors.append(str(error))
+        ),
+    )
     tab.on(
         "console",
         lambda message: (
@@ -177,6 +185,51 @@ def test_build_from_home_watch_it_live_then_follow_up(page: Page, qai: LiveServe
     expect(page.get_by_label("Preview address")).to_have_value(first_url)
     expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
     assert page.evaluate("window.qaiNoReload") is True
+
+
+def test_live_preview_during_a_run_then_stop_keeps_the_files_and_the_activity(
+    page: Page, qai: LiveServer
+) -> None:
+    project_id = create_project(qai, f"A {STOPPABLE_PROMPT} kanban board")
+    page.goto(f"{qai.url}/projects/{project_id}")
+    activity = page.locator("#activity")
+    # While the model is busy: the step per model call, the run's figures, the live preview.
+    expect(activity.get_by_text("Writing index.html and 2 more files")).to_be_visible()
+    expect(activity.get_by_text("Asking the model (turn 2)")).to_be_visible()
+    expect(activity.locator("[data-activity-stats]")).to_contain_text("2 model turns")
+    live = page.locator("[data-live-frame]")
+    expect(live).to_have_attribute("src", re.compile(r"^http://[0-9a-f-]+\.preview\.localhost:"))
+    expect(page.get_by_role("heading", name="Live: the app as the agent builds it")).to_be_visible()
+    preview = page.frame_locator("[data-live-frame]")
+    expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
+
+    stop = activity.get_by_role("button", name="Stop")
+    started = time.monotonic()
+    stop.click()
+    answer = page.locator(".message.assistant.error")
+    expect(answer.locator(".error-cause")).to_contain_text("Stopped", timeout=10_000)
+    assert time.monotonic() - started < 8
+    expect(activity).to_be_hidden()
+    # The files so far: an unfinished version, with its badge, selected and previewed.
+    card = answer.locator(".fragment-card")
+    expect(card.locator("[data-unfinished]")).to_have_text("Unfinished")
+    expect(card).to_have_class(re.compile(r"\bselected\b"))
+    expect(
+        page.frame_locator(".preview-frame").get_by_role("heading", name="Kanban from QAI")
+    ).to_be_visible(timeout=60_000)
+    # The activity stays under the answer, collapsed, with turns, tokens and time.
+    log = answer.locator("[data-run-log]")
+    expect(log.locator("summary")).to_contain_text("model turns")
+    expect(log.get_by_text("Asking the model (turn 1)")).to_be_hidden()
+    log.locator("summary").click()
+    expect(log.get_by_text("Asking the model (turn 1)")).to_be_visible()
+    expect(log.get_by_text("Writing index.html and 2 more files")).to_be_visible()
+    expect(log.locator(".step.failed")).to_contain_text("Stopped")
+    # And after a reload too.
+    page.reload()
+    log = page.locator(".message.assistant.error [data-run-log]")
+    log.locator("summary").click()
+    expect(log.get_by_text("Asking the model (turn 2)")).to_be_visible()
 
 
 def test_template_button_fills_the_box_and_builds(page: Page, qai: LiveServer) -> None:

@@ -217,7 +217,7 @@ async def test_page_opened_during_a_run_shows_its_steps_so_far(
     assert f'data-run-id="{message.id}"' in page
     assert "Working…" in page
     steps = re.findall(
-        r'<li class="step (\w+)" data-seq="(\d)">\s*<span class="step-label">([^<]+)<', page
+        r'<li class="step (\w+)" data-seq="(\d)"[^>]*>\s*<span class="step-label">([^<]+)<', page
     )
     assert steps == [
         ("ok", "1", "Writing index.html"),
@@ -225,6 +225,9 @@ async def test_page_opened_during_a_run_shows_its_steps_so_far(
         ("running", "3", "Reading app/page.tsx"),
     ]
     assert '<span class="step-detail">exit code 1</span>' in page
+    stop = re.search(r"<button[^>]*data-stop-run[^>]*>", page)
+    assert stop is not None
+    assert "hidden" not in stop.group(0)
 
 
 async def test_missing_project_is_a_404_page(client: httpx.AsyncClient) -> None:

@@ -1,8 +1,10 @@
 """The code agent: prompts per template, the three sandbox tools, memory, titles and replies."""
 
 from qai.agent._agent import (
+    STOPPED,
     AgentOutcome,
     AgentTask,
+    StopWatch,
     build_code_agent,
     extract_summary,
     run_code_agent,
@@ -13,6 +15,7 @@ from qai.agent.naming import derive_reply, derive_title, name_and_reply
 from qai.agent.tools import AgentDeps, StepKind, StepLog
 
 __all__ = [
+    "STOPPED",
     "AgentDeps",
     "AgentOutcome",
     "AgentTask",
@@ -20,6 +23,7 @@ __all__ = [
     "SandboxSpec",
     "StepKind",
     "StepLog",
+    "StopWatch",
     "build_code_agent",
     "conversation_history",
     "derive_reply",

@@ -3,8 +3,12 @@ model ends with a ``<task_summary>``, a turn limit or a time limit."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.durable_exec.dbos import DBOSDurability
@@ -15,6 +19,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from qai.agent.memory import PastMessage, conversation_history
+from qai.agent.model_steps import ModelSteps
 from qai.agent.prompts import existing_files_note, system_prompt
 from qai.agent.tools import TOOLS, AgentDeps
 from qai.llm import describe_failure
@@ -55,10 +60,22 @@ def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, 
         model_settings=settings,
         # One step at a time: steps are numbered as they start, so tool calls that ran in
         # parallel could not be replayed into the right places after a crash.
-        capabilities=[DBOSDurability(parallel_execution_mode="sequential")],
+        capabilities=[ModelSteps(), DBOSDurability(parallel_execution_mode="sequential")],
     )
     agent.output_validator(_require_summary)
     return agent
+
+
+STOPPED = "Stopped: you asked QAI to stop this run, so the agent did not finish the app."
+
+
+@dataclass(frozen=True)
+class StopWatch:
+    """How a run learns that someone pressed Stop: ``requested`` is asked every
+    ``every_seconds`` while the agent works (the request may come through any process)."""
+
+    requested: Callable[[], Awaitable[bool]]
+    every_seconds: float
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,9 @@ class AgentTask:
     continues: list[ModelMessage] | None = None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class AgentOutcome:
     """A summary on success; otherwise ``failure`` says what went wrong and what to do."""
@@ -85,12 +105,41 @@ class AgentOutcome:
     output_tokens: int
     # The conversation of this call (rebuilt the same on replay); empty after a failure.
     messages: list[ModelMessage] = field(default_factory=list)
+    stopped: bool = False
+
+
+async def _until_stopped(work: Awaitable[T], stop: StopWatch) -> tuple[T | None, bool]:
+    """``work``'s result, or (None, True) once a stop is requested: the work (a model call, a
+    sandbox command) is cancelled where it is. A cancel of the caller (shutdown) cancels the
+    work too and propagates."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            if await stop.requested():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return None, True
+            done, _ = await asyncio.wait({task}, timeout=stop.every_seconds)
+            if done:
+                return task.result(), False
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def run_code_agent(
-    agent: Agent[AgentDeps, str], deps: AgentDeps, task: AgentTask, *, model_id: str | None
+    agent: Agent[AgentDeps, str],
+    deps: AgentDeps,
+    task: AgentTask,
+    *,
+    model_id: str | None,
+    stop: StopWatch | None = None,
 ) -> AgentOutcome:
-    """Run the agent inside the current durable workflow. Never raises for a failed run."""
+    """Run the agent inside the current durable workflow. Never raises for a failed run; a
+    stopped one ends with ``stopped`` and the ``STOPPED`` failure."""
     usage = RunUsage()
     instructions = [system_prompt(task.template)]
     note = existing_files_note(deps.base_files)
@@ -104,7 +153,9 @@ async def run_code_agent(
         if task.continues is not None
         else conversation_history(task.history, task.memory_chars)
     )
-    try:
+    stopped = False
+
+    async def work() -> tuple[str | None, list[ModelMessage]]:
         result = await agent.run(
             task.prompt,
             deps=deps,
@@ -115,8 +166,18 @@ async def run_code_agent(
             retries={"tools": 3, "output": task.max_turns},
             timeout=task.timeout_seconds,
         )
-        summary = extract_summary(result.output)
-        messages = result.all_messages()
+        return extract_summary(result.output), result.all_messages()
+
+    try:
+        if stop is None:
+            summary, messages = await work()
+        else:
+            done, stopped = await _until_stopped(work(), stop)
+            if stopped:
+                failure = STOPPED
+            else:
+                assert done is not None
+                summary, messages = done
     except UsageLimitExceeded:
         failure = (
             f"The agent used all of its {task.max_turns} model turns without finishing the app. "
@@ -139,4 +200,5 @@ async def run_code_agent(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         messages=messages,
+        stopped=stopped,
     )

@@ -23,15 +23,23 @@ from qai.errors import QaiError
 log = logging.getLogger("qai.agent")
 
 MAX_OUTPUT_CHARS = 12_000
-StepKind = Literal["terminal", "write", "read", "check"]
+StepKind = Literal["terminal", "write", "read", "check", "model"]
 
 
 class StepLog(Protocol):
-    """Where tool calls are recorded (the run's steps, shown live to the user)."""
+    """Where tool and model calls are recorded (the run's steps, shown live to the user)."""
 
     async def started(self, seq: int, kind: StepKind, label: str) -> None: ...
 
-    async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None: ...
+    async def finished(
+        self,
+        seq: int,
+        *,
+        ok: bool,
+        detail: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -44,6 +52,7 @@ class AgentDeps:
     command_timeout: float
     written: dict[str, str] = field(default_factory=dict)
     seq: int = 0
+    model_turns: int = 0
 
     def next_seq(self) -> int:
         self.seq += 1

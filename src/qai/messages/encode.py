@@ -32,6 +32,7 @@ def fragment_json(row: FragmentRow) -> dict[str, Any]:
         "updatedAt": iso_utc(row.updated_at),
         "check": orjson.Fragment(row.check_json) if row.check_json else None,
         "screenshotUrl": screenshot_url(row.id) if row.has_screenshot else None,
+        "unfinished": bool(row.unfinished),
     }
 
 

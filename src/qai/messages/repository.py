@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, func, select, tuple_
+from sqlalchemy import Select, Text, bindparam, cast, false, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -34,6 +34,8 @@ class FragmentRow(NamedTuple):
     # The app check (``qai_version.check``) as stored JSON text; None for no check.
     check_json: str | None = None
     has_screenshot: bool = False
+    # The files an unfinished run left (its ERROR answer's fragment), from ``qai_version``.
+    unfinished: bool = False
 
     def files(self) -> dict[str, str]:
         return decode_files(self.files_json)
@@ -83,6 +85,7 @@ _FRAGMENT_COLUMNS = (
     Fragment.updated_at,
     cast(Version.check, Text),
     Screenshot.fragment_id.is_not(None),
+    func.coalesce(Version.unfinished, false()),
 )
 _MESSAGE_COLUMNS = (
     Message.id,

@@ -81,6 +81,11 @@ class FragmentOut(Schema):
     screenshot_url: str | None = Field(
         default=None, description="The page as the check saw it (PNG); null when there is none."
     )
+    unfinished: bool = Field(
+        default=False,
+        description="True for the files a run left when it ended in an ERROR (turn or time "
+        "limit, model failure, Stop): kept, and the next message builds on them.",
+    )
 
 
 class MessageOut(Schema):

@@ -33,7 +33,8 @@ from qai.messages.rules import check_prompt
 
 @dataclass(frozen=True)
 class FragmentDraft:
-    """What a successful run produced: the app's files and how to show them."""
+    """What a run produced: the app's files and how to show them (``unfinished``: what a run
+    that ended in an ERROR had written)."""
 
     title: str
     sandbox_url: str
@@ -48,6 +49,7 @@ class FragmentDraft:
     origin: VersionOrigin = VersionOrigin.AGENT
     based_on_id: str | None = None
     author: str | None = None
+    unfinished: bool = False
 
 
 def _position(row: MessageRow) -> tuple[datetime, str]:
@@ -134,13 +136,38 @@ async def save_assistant_result(
     return message
 
 
-async def save_assistant_error(session: AsyncSession, project_id: str, content: str) -> Message:
-    """An ASSISTANT/ERROR message whose text says what went wrong and what to do."""
+async def save_assistant_error(
+    session: AsyncSession, project_id: str, content: str, fragment: FragmentDraft | None = None
+) -> Message:
+    """An ASSISTANT/ERROR message whose text says what went wrong and what to do; with the
+    unfinished version's fragment when the run had written files (unlike the original, whose
+    ERROR messages never have one), marked unfinished in ``qai_version``."""
     message = Message(
         content=content, role=MessageRole.ASSISTANT, type=MessageType.ERROR, project_id=project_id
     )
-    await MessageRepository(session).add(message)
-    set_committed_value(message, "fragment", None)
+    repository = MessageRepository(session)
+    if fragment is None:
+        await repository.add(message)
+        set_committed_value(message, "fragment", None)
+        return message
+    row = Fragment(
+        sandbox_url=fragment.sandbox_url,
+        title=fragment.title,
+        files=fragment.files,
+        summary=fragment.summary,
+    )
+    if fragment.id is not None:
+        row.id = fragment.id
+    await repository.add_with_fragment(message, row)
+    await repository.add_version(
+        Version(
+            fragment_id=row.id,
+            project_id=project_id,
+            unfinished=True,
+            based_on_id=fragment.based_on_id,
+        ),
+        None,
+    )
     return message
 
 

@@ -19,6 +19,7 @@ from qai.agent import (
     AgentTask,
     SandboxSpec,
     StepLog,
+    StopWatch,
     run_code_agent,
 )
 from qai.checks import CheckResult, Chromium, Problem, check_app
@@ -111,6 +112,7 @@ async def check_and_fix(
     first: AgentOutcome,
     *,
     model_id: str | None,
+    stop: StopWatch | None = None,
 ) -> Checked:
     """Check the app; while it fails and fixes are left, let the agent fix it and check again.
     With checks off, nothing is opened and no step is recorded."""
@@ -127,8 +129,12 @@ async def check_and_fix(
             prompt=FIX_PROMPT.format(problems=check.problem_list()),
             continues=outcome.messages,
         )
-        attempt = await run_code_agent(agent, deps, fix_task, model_id=model_id)
+        attempt = await run_code_agent(agent, deps, fix_task, model_id=model_id, stop=stop)
         outcome = _combined(outcome, attempt)
+        if attempt.stopped:
+            # Stopped while fixing: the run ends as any stopped run (an unfinished version).
+            stopped = dataclasses.replace(outcome, failure=attempt.failure, stopped=True)
+            return Checked(stopped, check, fixes)
         check = await check_step(
             deps.sandbox, deps.seed_files(), deps.steps, deps.next_seq(), plan, fixes + 1
         )

@@ -66,6 +66,11 @@ class Run(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     turns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set by Stop (``POST /api/runs/{id}/cancel``), in whichever process took the request; the
+    # worker running the run sees it within QAI_RUN_CANCEL_POLL_SECONDS and stops the run.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    # The run's sandbox's preview address, once it is up: the page shows the app as it is built.
+    preview_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     answer_message_id: Mapped[str | None] = mapped_column(
         Text,
         ForeignKey("Message.id", ondelete="SET NULL", onupdate="CASCADE"),
@@ -75,7 +80,7 @@ class Run(Base):
 
 
 class RunStep(Base):
-    """One tool call of a run: what it did (label), when, and how it ended.
+    """One tool call or model call of a run: what it did (label), when, and how it ended.
 
     ``attempts`` counts executions: above 1 only for a step that was in flight when a worker
     died and ran again when the run resumed.
@@ -94,3 +99,6 @@ class RunStep(Base):
     outcome: Mapped[StepOutcome | None] = mapped_column(_stored_as_text(StepOutcome), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A model call's tokens (kind ``model``); null for tool calls and while the call runs.
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -120,6 +120,31 @@ class RunRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def request_cancel(self, run_id: str, *, at: datetime) -> Run | None:
+        """Record a Stop request (the first one's time stays); None once the run has answered."""
+        statement = (
+            update(Run)
+            .where(Run.id == run_id, Run.answer_message_id.is_(None))
+            .values(cancel_requested_at=func.coalesce(Run.cancel_requested_at, at))
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        query = select(Run.cancel_requested_at).where(Run.id == run_id)
+        return (await self.session.execute(query)).scalar_one_or_none() is not None
+
+    async def set_preview(self, run_id: str, url: str) -> Run | None:
+        statement = (
+            update(Run)
+            .where(Run.id == run_id)
+            .values(preview_url=url)
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
     async def page_newest_first(
         self, project_id: str, *, limit: int, before: Cursor | None
     ) -> list[Run]:
@@ -133,6 +158,23 @@ class RunRepository:
             query = query.where(
                 tuple_(Run.created_at, Run.id) < tuple_(before.created_at, before.id)
             )
+        return list((await self.session.execute(query)).scalars())
+
+    async def oldest_unanswered(self, project_id: str) -> Run | None:
+        """The run a project is on (its runs go one at a time, oldest first), if any."""
+        query = (
+            select(Run)
+            .where(Run.project_id == project_id, Run.answer_message_id.is_(None))
+            .order_by(Run.created_at, Run.id)
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def by_answers(self, answer_ids: list[str]) -> list[Run]:
+        """The runs that wrote these answers (one statement for a page of history)."""
+        if not answer_ids:
+            return []
+        query = select(Run).where(Run.answer_message_id.in_(answer_ids))
         return list((await self.session.execute(query)).scalars())
 
     async def steps_of(self, run_id: str) -> list[RunStep]:
@@ -162,16 +204,41 @@ class RunRepository:
         return step
 
     async def finish_step(
-        self, run_id: str, seq: int, *, outcome: StepOutcome, detail: str | None, at: datetime
+        self,
+        run_id: str,
+        seq: int,
+        *,
+        outcome: StepOutcome,
+        detail: str | None,
+        at: datetime,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
     ) -> RunStep | None:
         statement = (
             update(RunStep)
             .where(RunStep.run_id == run_id, RunStep.seq == seq)
-            .values(outcome=outcome, detail=detail, finished_at=at)
+            .values(
+                outcome=outcome,
+                detail=detail,
+                finished_at=at,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
             .returning(RunStep)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def finish_open_steps(self, run_id: str, *, detail: str, at: datetime) -> list[RunStep]:
+        """End the steps still running (a stopped run's call in flight) as failed."""
+        statement = (
+            update(RunStep)
+            .where(RunStep.run_id == run_id, RunStep.finished_at.is_(None))
+            .values(outcome=StepOutcome.FAILED, detail=detail, finished_at=at)
+            .returning(RunStep)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def count_by_status(self) -> dict[RunStatus, int]:
         query = select(Run.status, func.count()).group_by(Run.status)

@@ -42,3 +42,23 @@ async def get_run(
         **RunOut.model_validate(found.run).model_dump(),
         steps=[RunStepOut.model_validate(step) for step in found.steps],
     )
+
+
+@router.post(
+    "/api/runs/{run_id}/cancel",
+    summary="Stop a run",
+    description="Stop: the run ends within seconds, whatever it is doing (a model call, a "
+    "sandbox command), with an ERROR answer that says it was stopped and keeps the files it had "
+    "written as an unfinished version. The request is recorded on the run, so any server "
+    "process may take it; the worker running the run sees it within "
+    "QAI_RUN_CANCEL_POLL_SECONDS. Asking again is harmless; a finished run answers 409.",
+    status_code=202,
+    responses=errors(400, 404, 409),
+)
+async def cancel_run(
+    run_id: Annotated[str, Path(description="The run's id.")], db: DatabaseDep
+) -> RunOut:
+    async with db.session() as session:
+        run = await service.request_cancel(session, run_id)
+        out = RunOut.model_validate(run)
+    return out

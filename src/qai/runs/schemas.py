@@ -9,13 +9,19 @@ from qai.runs.models import RunStatus, StepOutcome
 class RunStepOut(Schema):
     run_id: str
     seq: int = Field(description="1, 2, ... in the order the agent called its tools.")
-    kind: str = Field(description="terminal, write or read.")
+    kind: str = Field(description="terminal, write, read, or model (one model call).")
     label: str = Field(examples=["Writing app/page.tsx", "Running npm install ..."])
     started_at: Timestamp
     finished_at: Timestamp | None
     outcome: StepOutcome | None = Field(description="ok or failed; null while running.")
     detail: str | None = Field(description="What went wrong, for a failed step.")
     attempts: int = Field(description="Above 1 only if a worker died during the step.")
+    input_tokens: int | None = Field(
+        default=None, description="A model step's input tokens; null for tool steps."
+    )
+    output_tokens: int | None = Field(
+        default=None, description="A model step's output tokens; null for tool steps."
+    )
 
 
 class RunOut(Schema):
@@ -31,6 +37,14 @@ class RunOut(Schema):
     output_tokens: int
     turns: int = Field(description="Model requests made.")
     error: str | None = Field(description="Why the run failed, in plain words.")
+    cancel_requested_at: Timestamp | None = Field(
+        default=None, description="When Stop was asked for (the run ends within seconds)."
+    )
+    preview_url: str | None = Field(
+        default=None,
+        description="The run's sandbox's preview while it builds (live: it reloads as files "
+        "change); null before the sandbox is up.",
+    )
     answer_message_id: str | None = Field(description="The ASSISTANT message it wrote.")
 
 

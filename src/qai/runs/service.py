@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor, Page, forward_page
 from qai.db import Database, utcnow
-from qai.errors import RunNotFound
+from qai.errors import RunFinished, RunNotFound
 from qai.live import service as live
 from qai.live.payloads import payload_of
 from qai.messages import service as messages
@@ -42,10 +42,12 @@ class Success:
 
 @dataclass(frozen=True)
 class Failure:
-    """The run could not build the app; ``message`` says what went wrong and what to do."""
+    """The run could not build the app; ``message`` says what went wrong and what to do;
+    ``fragment`` holds the files it wrote, if any (an unfinished version)."""
 
     message: str
     usage: Usage = Usage()
+    fragment: FragmentDraft | None = None
 
 
 Outcome = Success | Failure
@@ -67,14 +69,16 @@ async def _publish_step(session: AsyncSession, project_id: str, step: RunStep) -
     await live.publish(session, project_id, "run.step", payload_of(RunStepOut.model_validate(step)))
 
 
-async def _publish_message(session: AsyncSession, message: Message) -> None:
+async def _publish_message(
+    session: AsyncSession, message: Message, *, unfinished: bool = False
+) -> None:
     """``message.created`` carries the message without its fragment's files (a version's whole
     source, which every stream would replay): ``files`` is empty and ``filesOmitted`` true;
     clients fetch ``GET /api/fragments/{id}`` for them."""
     out = MessageOut.model_validate(message)
     payload = out.model_dump(mode="json", exclude={"fragment": {"files"}})
     if payload.get("fragment") is not None:
-        payload["fragment"] |= {"files": {}, "filesOmitted": True}
+        payload["fragment"] |= {"files": {}, "filesOmitted": True, "unfinished": unfinished}
     await live.publish(session, message.project_id, "message.created", payload)
 
 
@@ -130,12 +134,51 @@ async def step_finished(
     *,
     outcome: StepOutcome,
     detail: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> None:
     step = await RunRepository(session).finish_step(
-        run_id, seq, outcome=outcome, detail=detail, at=utcnow()
+        run_id,
+        seq,
+        outcome=outcome,
+        detail=detail,
+        at=utcnow(),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
     )
     if step is not None:
         await _publish_step(session, project_id, step)
+
+
+async def request_cancel(session: AsyncSession, run_id: str) -> Run:
+    """Stop: record the request, which the worker running the run (any process) sees within
+    QAI_RUN_CANCEL_POLL_SECONDS. Raises RunNotFound, or RunFinished once the run has answered."""
+    repository = RunRepository(session)
+    run = await repository.request_cancel(run_id, at=utcnow())
+    if run is None:
+        if await repository.get(run_id) is None:
+            raise RunNotFound()
+        raise RunFinished()
+    await _publish_run(session, run)
+    return run
+
+
+async def cancel_requested(session: AsyncSession, run_id: str) -> bool:
+    return await RunRepository(session).cancel_requested(run_id)
+
+
+async def end_open_steps(session: AsyncSession, project_id: str, run_id: str, detail: str) -> None:
+    """A stopped run's step in flight ends as failed, with ``detail`` (e.g. "Stopped")."""
+    for step in await RunRepository(session).finish_open_steps(run_id, detail=detail, at=utcnow()):
+        await _publish_step(session, project_id, step)
+
+
+async def record_preview(session: AsyncSession, run_id: str, url: str) -> None:
+    """The run's sandbox is up at ``url``: the page shows it live (``run.updated`` carries
+    ``previewUrl``)."""
+    run = await RunRepository(session).set_preview(run_id, url)
+    if run is not None:
+        await _publish_run(session, run)
 
 
 class AlreadyAnswered(Exception):
@@ -159,7 +202,9 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
         )
         status, error = RunStatus.SUCCEEDED, None
     else:
-        message = await messages.save_assistant_error(session, run.project_id, outcome.message)
+        message = await messages.save_assistant_error(
+            session, run.project_id, outcome.message, outcome.fragment
+        )
         status, error = RunStatus.FAILED, outcome.message
     await ProjectRepository(session).touch(run.project_id)
     finished = await repository.claim_answer(
@@ -174,7 +219,9 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
     )
     if finished is None:
         raise AlreadyAnswered()
-    await _publish_message(session, message)
+    await _publish_message(
+        session, message, unfinished=isinstance(outcome, Failure) and outcome.fragment is not None
+    )
     await _publish_run(session, finished)
     return message
 
@@ -226,3 +273,22 @@ async def latest_run_with_steps(session: AsyncSession, project_id: str) -> RunWi
     if not newest:
         return None
     return RunWithSteps(newest[0], await repository.steps_of(newest[0].id))
+
+
+async def current_run_with_steps(session: AsyncSession, project_id: str) -> RunWithSteps | None:
+    """The run a project is on now (the oldest without an answer: a queued message after it
+    does not hide it) and its steps; None while it has none."""
+    repository = RunRepository(session)
+    run = await repository.oldest_unanswered(project_id)
+    if run is None:
+        return None
+    return RunWithSteps(run, await repository.steps_of(run.id))
+
+
+async def runs_of_answers(session: AsyncSession, answer_ids: list[str]) -> dict[str, Run]:
+    """answer message id -> the run that wrote it (turns, tokens and time under each answer)."""
+    return {
+        run.answer_message_id: run
+        for run in await RunRepository(session).by_answers(answer_ids)
+        if run.answer_message_id is not None
+    }

@@ -17,6 +17,7 @@ from dbos import DBOS
 from pydantic_ai import Agent
 
 from qai.agent import (
+    STOPPED,
     AgentDeps,
     AgentTask,
     PastMessage,
@@ -44,9 +45,16 @@ from qai.messages.repository import MessageRepository
 from qai.messages.service import FragmentDraft
 from qai.projects.repository import ProjectRepository
 from qai.runs import service as runs
-from qai.runs.checks import CheckPlan, check_and_fix, honest_reply
+from qai.runs.checks import Checked, CheckPlan, check_and_fix, honest_reply
 from qai.runs.models import StepOutcome
 from qai.runs.service import AlreadyAnswered, Failure, Outcome, Success, Usage
+from qai.runs.unfinished import (
+    preview_step,
+    stop_requested_step,
+    stop_watch,
+    stopped_step,
+    unfinished_draft,
+)
 from qai.sandbox import SandboxFileNotFound, SandboxManager, SandboxPathError
 from qai.settings import Settings
 
@@ -70,6 +78,9 @@ NO_FILES = (
 NOTHING_KEPT = (
     "The agent wrote files, but none of them could be kept (see below), so there is no app to "
     "show. Send your message again, asking for text source files."
+)
+UNFINISHED_KEPT = (
+    "The files it had written are kept as an unfinished version: your next message builds on them."
 )
 UNEXPECTED = (
     "The run failed unexpectedly: {reason}. Send your message again; if it keeps failing, check "
@@ -170,7 +181,15 @@ class StepRecorder:
                 session, self.project_id, self.run_id, seq, kind=kind, label=label
             )
 
-    async def finished(self, seq: int, *, ok: bool, detail: str | None = None) -> None:
+    async def finished(
+        self,
+        seq: int,
+        *,
+        ok: bool,
+        detail: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
         async with self.database.session() as session:
             await runs.step_finished(
                 session,
@@ -179,6 +198,8 @@ class StepRecorder:
                 seq,
                 outcome=StepOutcome.OK if ok else StepOutcome.FAILED,
                 detail=detail,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
             )
 
 
@@ -319,6 +340,9 @@ async def _build(
     if environment.agent is None:
         return Failure(models.main.problem or "No model configured.")
     settings = environment.settings
+    database = environment.database
+    if await stop_requested_step(database, run_id):
+        return Failure(STOPPED)
     spec = SandboxSpec(
         name=start.fragment_id, template=start.template, manager=environment.sandboxes
     )
@@ -326,6 +350,7 @@ async def _build(
         preview_url = await sandbox_step(spec, start.base_files)
     except Exception as exc:
         return Failure(SANDBOX_FAILED.format(reason=getattr(exc, "message", None) or exc))
+    await preview_step(database, run_id, preview_url)
     deps = AgentDeps(
         sandbox=spec,
         steps=StepRecorder(environment.database, project_id, run_id),
@@ -340,27 +365,40 @@ async def _build(
         max_turns=settings.run_max_turns,
         timeout_seconds=settings.run_timeout_seconds,
     )
-    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id)
-    usage = Usage(result.turns, result.input_tokens, result.output_tokens)
-    if result.failure is not None:
-        return Failure(result.failure, usage)
-    if result.summary is None:
-        return Failure(NO_SUMMARY, usage)
-    if not deps.seed_files():
-        return Failure(NO_FILES, usage)
+    stop = stop_watch(database, run_id, settings.run_cancel_poll_seconds)
+    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id, stop=stop)
+    checked: Checked | None = None
     plan = environment.check_plan()
-    checked = await check_and_fix(
-        plan, environment.agent, deps, task, result, model_id=models.main.id
-    )
-    summary = checked.outcome.summary or result.summary
-    result = checked.outcome
-    usage = Usage(result.turns, result.input_tokens, result.output_tokens)
+    if result.failure is None and result.summary is not None and deps.seed_files():
+        checked = await check_and_fix(
+            plan, environment.agent, deps, task, result, model_id=models.main.id, stop=stop
+        )
+        result = checked.outcome
+    # A stopped run's interrupted model call counts as a turn too (it is one of its steps).
+    turns = max(result.turns, deps.model_turns)
+    usage = Usage(turns, result.input_tokens, result.output_tokens)
+    if result.stopped:
+        await stopped_step(database, project_id, run_id)
     paths = sorted({*start.base_files, *deps.written})
     limits = FragmentLimits(
         max_bytes=settings.fragment_max_bytes,
         max_files=settings.fragment_max_files,
         max_file_bytes=settings.fragment_max_file_bytes,
     )
+    failure = result.failure or (NO_SUMMARY if result.summary is None else None)
+    if failure is not None:
+        # Nothing an unfinished run wrote is lost: its files become an unfinished version.
+        if not deps.written:
+            return Failure(failure, usage)
+        kept = await collect_step(spec, deps.seed_files(), paths, limits)
+        draft = unfinished_draft(
+            kept, prompt=start.prompt, fragment_id=spec.name, preview_url=preview_url
+        )
+        return Failure(f"{failure} {UNFINISHED_KEPT}" if draft else failure, usage, draft)
+    summary = result.summary
+    assert summary is not None
+    if not paths or checked is None:
+        return Failure(NO_FILES, usage)
     kept = await collect_step(spec, deps.seed_files(), paths, limits)
     note = left_out_note(kept.left_out, limits)
     if note is not None:

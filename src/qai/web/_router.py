@@ -171,10 +171,16 @@ async def message_items(
         page = await views.history_after(db, project_id, after)
     newest = views.cursor_of(page.items[-1]) if page.items else ""
     numbered = await versions.numbers_of(db, project_id, page.items)
+    answered = await views.runs_by_answer(db, page.items)
     return _piece(
         request,
         "_messages.html",
-        {"messages": page.items, "selected_fragment_id": None, "versions": numbered},
+        {
+            "messages": page.items,
+            "selected_fragment_id": None,
+            "versions": numbered,
+            "answered": answered,
+        },
         {
             "QAI-Prev-Cursor": page.prev_cursor or "",
             "QAI-Newest-Cursor": newest,
@@ -205,6 +211,13 @@ async def diff_piece(
         db, comparison.version.project_id, limit=views.VERSION_CHOICES
     )
     return _piece(request, "_diff.html", {"comparison": comparison, "choices": choices})
+
+
+@router.get("/ui/runs/{run_id}/live", response_class=HTMLResponse)
+async def live_preview_piece(request: Request, run_id: str, db: DatabaseDep) -> HTMLResponse:
+    """The Preview tab while a run builds: its sandbox's own preview, which reloads itself."""
+    run = await views.live_run(db, run_id)
+    return _piece(request, "_live_preview.html", {"run": run})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)

@@ -109,6 +109,7 @@ class ProjectPage:
     activity: Activity | None
     last_event_id: int
     versions: dict[str, VersionRow]
+    answered: dict[str, Run]
 
     @property
     def newest_cursor(self) -> str | None:
@@ -177,6 +178,7 @@ async def project_page(
     fragment = await _selected_fragment(database, project_id, page.items, fragment_id)
     activity = await _activity(database, project_id, page.items)
     numbered = await versions.numbers_of(database, project_id, page.items)
+    answered = await runs_by_answer(database, page.items)
     return ProjectPage(
         project=project,
         messages=page.items,
@@ -189,7 +191,22 @@ async def project_page(
         activity=activity,
         last_event_id=last_event_id,
         versions=numbered,
+        answered=answered,
     )
+
+
+async def runs_by_answer(database: Database, history: list[MessageRow]) -> dict[str, Run]:
+    """The run behind each answer on the page (one query): its activity stays under it."""
+    ids = [m.id for m in history if m.role == MessageRole.ASSISTANT]
+    if not ids:
+        return {}
+    async with database.read() as session:
+        return await runs.runs_of_answers(session, ids)
+
+
+async def live_run(database: Database, run_id: str) -> Run:
+    async with database.read() as session:
+        return (await runs.get_run(session, run_id)).run
 
 
 async def _selected_fragment(
@@ -209,12 +226,10 @@ async def _activity(
     if not history or history[-1].role != MessageRole.USER:
         return None
     async with database.read() as session:
-        latest = await runs.latest_run_with_steps(session, project_id)
-    if latest is None or latest.run.id != history[-1].id:
+        current = await runs.current_run_with_steps(session, project_id)
+    if current is None:
         return Activity(run=None, steps=[])
-    if latest.run.status.finished:
-        return None
-    return Activity(run=latest.run, steps=latest.steps)
+    return Activity(run=current.run, steps=current.steps)
 
 
 async def history_before(database: Database, project_id: str, before: str) -> Page[MessageRow]:

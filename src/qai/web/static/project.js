@@ -12,6 +12,7 @@ import {
   showFieldError,
   toast,
 } from "./common.js";
+import { fillStep, openRunLog, refreshActivity } from "./runs.js";
 
 const main = document.querySelector("[data-split]");
 const projectId = main.dataset.projectId;
@@ -86,6 +87,8 @@ async function fetchNewer() {
   if (cards.length) {
     // The newest fragment is what the agent just built: show it.
     await selectFragment(cards[cards.length - 1].dataset.fragmentId, { remember: false });
+  } else if (answer && workspace.querySelector("[data-live-run-id]") && activity.hidden) {
+    await leaveLivePreview();
   }
   scrollToBottom(activity.hidden ? last : activity);
 }
@@ -137,12 +140,17 @@ function watchOlder() {
 
 const statusText = activity.querySelector("[data-activity-status]");
 const steps = activity.querySelector("[data-steps]");
+const stopButton = activity.querySelector("[data-stop-run]");
 
 function showActivity(runId, text) {
   if (runId && activity.dataset.runId !== runId) {
     activity.dataset.runId = runId;
+    activity.dataset.runStarted = "";
     steps.replaceChildren();
+    stopButton.disabled = false;
+    stopButton.textContent = "Stop";
   }
+  stopButton.hidden = !activity.dataset.runId;
   statusText.textContent = text;
   const wasHidden = activity.hidden;
   activity.hidden = false;
@@ -152,43 +160,98 @@ function showActivity(runId, text) {
 function hideActivity() {
   activity.hidden = true;
   activity.dataset.runId = "";
+  activity.dataset.runStatus = "";
+  activity.dataset.runStarted = "";
   steps.replaceChildren();
 }
 
 function onRun(run) {
+  const shown = activity.dataset.runId;
   if (run.status === "queued" || run.status === "running") {
+    // A message queued behind the running run does not take the running run's place.
+    if (run.status === "queued" && shown && shown !== run.id && activity.dataset.runStatus === "running") return;
     showActivity(run.id, run.status === "running" ? "Working…" : "Waiting for the agent…");
-  } else if (!activity.dataset.runId || activity.dataset.runId === run.id) {
+    activity.dataset.runStatus = run.status;
+    activity.dataset.runStarted = run.startedAt || "";
+    if (run.cancelRequestedAt) {
+      stopButton.disabled = true;
+      stopButton.textContent = "Stopping…";
+    }
+    if (run.status === "running" && run.previewUrl) showLivePreview(run.id);
+    refreshActivity(activity);
+  } else if (!shown || shown === run.id) {
     hideActivity();
   }
 }
 
 function onStep(step) {
+  if (activity.dataset.runId && activity.dataset.runId !== step.runId && activity.dataset.runStatus === "running") return;
   showActivity(step.runId, "Working…");
+  activity.dataset.runStatus = "running";
   let item = steps.querySelector(`[data-seq="${Number(step.seq)}"]`);
   if (!item) {
     item = document.createElement("li");
-    item.dataset.seq = String(step.seq);
-    const label = document.createElement("span");
-    label.className = "step-label";
-    item.append(label);
     steps.append(item);
   }
-  item.className = `step ${step.outcome || "running"}`;
-  item.querySelector(".step-label").textContent = step.label;
-  let detail = item.querySelector(".step-detail");
-  if (step.detail) {
-    if (!detail) {
-      detail = document.createElement("span");
-      detail.className = "step-detail";
-      item.append(detail);
-    }
-    detail.textContent = step.detail;
-  } else if (detail) {
-    detail.remove();
-  }
+  fillStep(item, step);
+  refreshActivity(activity);
+  // Files changed: the live preview loads them (Next.js reloads itself; a static server does not).
+  if (step.kind === "write" && step.outcome === "ok") reloadLivePreview(step.runId);
   const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
   if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+stopButton.addEventListener("click", async () => {
+  const runId = activity.dataset.runId;
+  if (!runId) return;
+  stopButton.disabled = true;
+  stopButton.textContent = "Stopping…";
+  try {
+    await api("POST", `/api/runs/${encodeURIComponent(runId)}/cancel`);
+  } catch (error) {
+    if (error.status !== 409) {
+      stopButton.disabled = false;
+      stopButton.textContent = "Stop";
+    }
+    toast(describe(error));
+  }
+});
+
+setInterval(() => refreshActivity(activity), 1000);
+
+list.addEventListener(
+  "toggle",
+  (event) => {
+    if (event.target.matches?.("[data-run-log]") && event.target.open) openRunLog(event.target);
+  },
+  true,
+);
+
+// --- the live preview of the running run ---------------------------------------------------
+
+// What the workspace showed before the live preview: shown again if the run made no version.
+let beforeLive = null;
+async function showLivePreview(runId) {
+  if (workspace.querySelector(`[data-live-run-id="${CSS.escape(runId)}"]`)) return;
+  if (!workspace.querySelector("[data-live-run-id]")) beforeLive = Array.from(workspace.childNodes);
+  try {
+    const piece = await fetchPiece(`/ui/runs/${encodeURIComponent(runId)}/live`);
+    // The run may have answered meanwhile: its version is shown instead.
+    if (activity.hidden || activity.dataset.runId !== runId) return;
+    workspace.replaceChildren(piece.fragment);
+  } catch (error) {
+    toast(`The live preview could not be shown: ${describe(error)}`);
+  }
+}
+
+function reloadLivePreview(runId) {
+  const frame = workspace.querySelector(`[data-live-run-id="${CSS.escape(runId)}"] [data-live-frame]`);
+  if (frame) frame.src = frame.getAttribute("src");
+}
+
+async function leaveLivePreview() {
+  if (beforeLive) workspace.replaceChildren(...beforeLive);
+  beforeLive = null;
 }
 
 // --- the live stream -------------------------------------------------------------------------
@@ -623,3 +686,6 @@ resizer.addEventListener("keydown", (event) => {
 scroller.scrollTop = scroller.scrollHeight;
 watchOlder();
 connect();
+activity.dataset.runStatus = activity.dataset.runStarted ? "running" : "";
+refreshActivity(activity);
+if (activity.dataset.runId && activity.dataset.previewUrl) showLivePreview(activity.dataset.runId);
