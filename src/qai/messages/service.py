@@ -64,7 +64,8 @@ async def history_page(
 
 
 async def create_user_message(session: AsyncSession, project_id: str, value: str) -> Message:
-    """A USER/RESULT message; ``code-agent/run`` is sent once the transaction commits."""
+    """A USER/RESULT message; ``code-agent/run`` is recorded with it (the run's outbox row, in
+    this transaction) and sent once the transaction commits."""
     check_prompt(value)
     message = Message(
         content=value, role=MessageRole.USER, type=MessageType.RESULT, project_id=project_id
@@ -72,7 +73,7 @@ async def create_user_message(session: AsyncSession, project_id: str, value: str
     if not await MessageRepository(session).add(message):
         raise ProjectNotFound()
     set_committed_value(message, "fragment", None)
-    send_after_commit(
+    await send_after_commit(
         session, CodeAgentRun(project_id=project_id, message_id=message.id, value=value)
     )
     return message
