@@ -73,6 +73,7 @@ class Options:
     profile: bool
     keep: bool
     qai_env: dict[str, str]
+    qai_mode: str = "serve"
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -115,6 +116,13 @@ def parse_args(argv: list[str] | None) -> Options:
         metavar="NAME=VALUE",
         help="A setting for every QAI server (repeatable): QAI_QUEUE_POLL_SECONDS=0.05",
     )
+    parser.add_argument(
+        "--qai-mode",
+        choices=("serve", "no-worker"),
+        default="serve",
+        help="QAI as one `qai serve` (API + in-process worker), or `qai serve --no-worker` "
+        "beside a `qai worker` process (runs handed off across processes).",
+    )
     args = parser.parse_args(argv)
     return Options(
         pg=args.pg,
@@ -132,6 +140,7 @@ def parse_args(argv: list[str] | None) -> Options:
         profile=args.profile,
         keep=args.keep,
         qai_env=dict(item.split("=", 1) for item in args.qai_env),
+        qai_mode=args.qai_mode,
     )
 
 
@@ -271,11 +280,23 @@ class Runner:
     ) -> Iterator[Server]:
         dsn = self.dsn(database)
         log_path = self.dir / f"{target}.log"
+        worker: subprocess.Popen[bytes] | None = None
         if target == "qai":
             port = QAI_PORT
             argv = [sys.executable, "-m", "qai", "serve"]
             env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
+            if self.options.qai_mode == "no-worker":
+                # The API alone (what the load measures), its runs handed off by a worker.
+                argv.append("--no-worker")
+                with (self.dir / "qai-worker.log").open("ab") as worker_log:
+                    worker = subprocess.Popen(
+                        [sys.executable, "-m", "qai", "worker"],
+                        env=env,
+                        stdout=worker_log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
         else:
             port = FLOOR_PORT
             argv = [
@@ -298,6 +319,13 @@ class Runner:
             yield server
         finally:
             server.stop()
+            if worker is not None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(timeout=10)
 
     def wrk(
         self, server: Server, endpoint: Endpoint, connections: int, seconds: float
