@@ -69,7 +69,8 @@ def test_a_process_killed_after_the_commit_before_the_hand_off_loses_no_run(
         wait_for_answers(server.url, project_id, 2)
         time.sleep(0.5)  # a second answer, if one were coming
         roles = [m["role"] for m in history(server.url, project_id)]
-        assert roles.count("ASSISTANT") == 2 and roles.count("USER") == 2
+        assert roles.count("ASSISTANT") == 2
+        assert roles.count("USER") == 2
         runs = runs_of(server.url, project_id)
         assert len(runs) == 2
         assert all(run["answerMessageId"] for run in runs)
