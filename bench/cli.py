@@ -29,8 +29,9 @@ from bench.harness import Endpoint, Sampler, Server
 from bench.sqllog import StatementLog, find_log_file
 
 ROOT = Path(__file__).resolve().parent.parent
-QAI_PORT = 8111
-FLOOR_PORT = 8112
+# Another bench on the same machine picks other ports with these.
+QAI_PORT = int(os.environ.get("QAI_BENCH_QAI_PORT", "8111"))
+FLOOR_PORT = int(os.environ.get("QAI_BENCH_FLOOR_PORT", "8112"))
 TARGETS = ("qai", "floor")
 MESSAGE_BODY = b'{"value":"add a dark mode toggle to the board"}'
 PROJECT_BODY = b'{"value":"a kanban board with drag and drop"}'
