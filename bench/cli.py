@@ -28,8 +28,9 @@ from bench.harness import Endpoint, Sampler, Server, mask
 from bench.sqllog import StatementLog, find_log_file
 
 ROOT = Path(__file__).resolve().parent.parent
-QAI_PORT = 8111
-FLOOR_PORT = 8112
+# Another bench on the same machine picks other ports with these.
+QAI_PORT = int(os.environ.get("QAI_BENCH_QAI_PORT", "8111"))
+FLOOR_PORT = int(os.environ.get("QAI_BENCH_FLOOR_PORT", "8112"))
 TARGETS = ("qai", "floor")
 MESSAGE_BODY = b'{"value":"add a dark mode toggle to the board"}'
 PROJECT_BODY = b'{"value":"a kanban board with drag and drop"}'
@@ -74,6 +75,7 @@ class Options:
     qai_env: dict[str, str]
     original: Path
     original_cache: Path
+    qai_mode: str = "serve"
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -128,6 +130,13 @@ def parse_args(argv: list[str] | None) -> Options:
         default=str(ROOT / ".cache"),
         help="Where the original's stand-in is built, once (default .cache).",
     )
+    parser.add_argument(
+        "--qai-mode",
+        choices=("serve", "no-worker"),
+        default="serve",
+        help="QAI as one `qai serve` (API + in-process worker), or `qai serve --no-worker` "
+        "beside a `qai worker` process (runs handed off across processes).",
+    )
     args = parser.parse_args(argv)
     return Options(
         pg=args.pg,
@@ -147,6 +156,7 @@ def parse_args(argv: list[str] | None) -> Options:
         qai_env=dict(item.split("=", 1) for item in args.qai_env),
         original=Path(args.original),
         original_cache=Path(args.original_cache),
+        qai_mode=args.qai_mode,
     )
 
 
@@ -293,11 +303,23 @@ class Runner:
         """``target`` on ``database``; ``args`` go to ``qai serve`` (``--no-worker``)."""
         dsn = self.dsn(database)
         log_path = self.dir / f"{target}.log"
+        worker: subprocess.Popen[bytes] | None = None
         if target == "qai":
             port = QAI_PORT
             argv = [sys.executable, "-m", "qai", "serve", *args]
             env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
+            if self.options.qai_mode == "no-worker":
+                # The API alone (what the load measures), its runs handed off by a worker.
+                argv.append("--no-worker")
+                with (self.dir / "qai-worker.log").open("ab") as worker_log:
+                    worker = subprocess.Popen(
+                        [sys.executable, "-m", "qai", "worker"],
+                        env=env,
+                        stdout=worker_log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
         else:
             port = FLOOR_PORT
             argv = [
@@ -320,6 +342,13 @@ class Runner:
             yield server
         finally:
             server.stop()
+            if worker is not None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(timeout=10)
 
     def wrk(
         self, server: Server, endpoint: Endpoint, connections: int, seconds: float

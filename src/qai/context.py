@@ -72,6 +72,18 @@ class AppContext:
         jobs = Jobs(settings, role)
         sandboxes = make_sandbox_manager(settings)
         deletion.install(database, ProjectPurge(database, jobs, sandboxes))
+        runs = RunDispatch(
+            database,
+            jobs,
+            worker_dead_seconds=settings.worker_dead_seconds,
+            batch_size=settings.repair_batch_size,
+            batch_pause_seconds=settings.repair_batch_pause_seconds,
+            handoff_batch_size=settings.handoff_batch_size,
+            handoff_poll_seconds=settings.handoff_poll_seconds,
+        )
+        events = EventDispatch(database)
+        # A new USER message's transaction records its run (the outbox) from the start.
+        events.install_outbox(runs.record)
         return cls(
             settings=settings,
             role=role,
@@ -79,15 +91,9 @@ class AppContext:
             sandboxes=sandboxes,
             jobs=jobs,
             hub=Hub(database, settings.live_poll_seconds),
-            events=EventDispatch(database),
+            events=events,
             models=choose_models(settings, main=model, small=small_model),
-            runs=RunDispatch(
-                database,
-                jobs,
-                worker_dead_seconds=settings.worker_dead_seconds,
-                batch_size=settings.repair_batch_size,
-                batch_pause_seconds=settings.repair_batch_pause_seconds,
-            ),
+            runs=runs,
         )
 
     @property
@@ -119,6 +125,9 @@ class AppContext:
         for pending in self.events.take_undelivered():
             await self.runs.dispatch(pending)
         if self.executes:
+            # Hands recorded runs to the durable queue (first pass at once: what an earlier
+            # process committed and did not hand off).
+            await self.runs.handoff.start()
             # In the background, from the start: a backlog of unanswered messages must not keep
             # the process from serving.
             repair = self.runs.periodic()
@@ -150,6 +159,7 @@ class AppContext:
             return
         self._closed = True
         self.events.install(None)
+        await self.runs.handoff.stop()
         await self._background.stop()
         if self._started:
             if self.executes:

@@ -2,8 +2,10 @@
 
 Services call :func:`send_after_commit`. Each process has one :class:`EventDispatch`, made by
 the wiring root for its database; whoever runs the work (the durable runs, see
-``qai.runs.dispatch``) installs its handler on it at start-up. Until one is installed, events
-are kept (:meth:`EventDispatch.take_undelivered`) and logged, so the data layer works alone.
+``qai.runs.dispatch``) installs its outbox (what the event writes in the sender's own transaction:
+the durable record that guarantees the work) when the process is built, and its handler (told
+once the transaction commits) at start-up. Until a handler is installed, events are kept
+(:meth:`EventDispatch.take_undelivered`) and logged, so the data layer works alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class CodeAgentRun:
 
 
 Handler = Callable[[CodeAgentRun], Awaitable[None]]
+Outbox = Callable[[AsyncSession, CodeAgentRun], Awaitable[None]]
 
 
 class EventDispatch:
@@ -42,11 +45,21 @@ class EventDispatch:
 
     def __init__(self, database: Database) -> None:
         self._handler: Handler | None = None
+        self._outbox: Outbox | None = None
         self._undelivered: list[CodeAgentRun] = []
         database.session_info[DISPATCH] = self
 
     def install(self, handler: Handler | None) -> None:
         self._handler = handler
+
+    def install_outbox(self, outbox: Outbox | None) -> None:
+        self._outbox = outbox
+
+    async def record(self, session: AsyncSession, event: CodeAgentRun) -> None:
+        """Write the event's durable record in the sender's transaction (if an outbox is
+        installed): with it committed, the work happens even if this process dies next."""
+        if self._outbox is not None:
+            await self._outbox(session, event)
 
     def take_undelivered(self) -> list[CodeAgentRun]:
         """Events sent while no handler was installed (oldest first), handed over once."""
@@ -63,8 +76,9 @@ class EventDispatch:
         await self._handler(event)
 
 
-def send_after_commit(session: AsyncSession, event: CodeAgentRun) -> None:
-    """Send ``event`` once the session's transaction commits (never if it rolls back)."""
+async def send_after_commit(session: AsyncSession, event: CodeAgentRun) -> None:
+    """Record ``event`` in the session's transaction (the outbox) and send it once the
+    transaction commits (never if it rolls back)."""
     dispatch: EventDispatch | None = session.info.get(DISPATCH)
     if dispatch is None:
         # A session of a database no process serves (a migration, a test of the data layer
@@ -73,6 +87,7 @@ def send_after_commit(session: AsyncSession, event: CodeAgentRun) -> None:
             "no event dispatch; %s for message %s left to repair", event.name, event.message_id
         )
         return
+    await dispatch.record(session, event)
 
     async def deliver() -> None:
         await dispatch.send(event)

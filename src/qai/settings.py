@@ -342,6 +342,21 @@ class Settings(BaseSettings):
         description="Pause between two batches of the repair, so that a large backlog does not "
         "hold up requests and the runs already queued.",
     )
+    handoff_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Runs a worker hands to the durable queue per batch: new USER messages' "
+        "runs are recorded in their request's transaction and handed over off the request path.",
+    )
+    handoff_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a worker looks for runs not handed to the durable queue yet when "
+        "nothing woke it (a message saved by this process wakes it at once, one saved by another "
+        "process on PostgreSQL by NOTIFY; on SQLite another process's messages wait for this).",
+    )
     queue_poll_seconds: float = Field(
         default=0.1,
         gt=0,

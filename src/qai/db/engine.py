@@ -10,10 +10,11 @@ threshold are logged and counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,29 @@ class Database:
         if sqlite_path(self.settings.sqlalchemy_url) is None:
             return True
         return await sqlite_checkpoint(self.engine)
+
+    async def listen(
+        self, channel: str, callback: Callable[[], None]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """On PostgreSQL, call ``callback`` (on this loop) for every ``NOTIFY channel``, over a
+        connection of its own; returns what closes it. None on other engines, or when the
+        connection cannot be made (the caller polls)."""
+        if self.reads is None:
+            return None
+        import asyncpg  # type: ignore[import-untyped]
+
+        try:
+            connection = await asyncpg.connect(**self.reads.options)
+            await connection.add_listener(channel, lambda *_: callback())
+        except (OSError, asyncpg.PostgresError):
+            log.warning("could not listen on %s; polling instead", channel, exc_info=True)
+            return None
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=2)
+
+        return close
 
     def pool_status(self) -> dict[str, int]:
         """Pool figures: configured size, connections checked out, overflow in use."""
@@ -259,7 +283,7 @@ class DriverReads:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
-                    import asyncpg  # type: ignore[import-untyped]
+                    import asyncpg
 
                     self._pool = await asyncpg.create_pool(
                         min_size=0, max_size=self.size, reset=_keep_session, **self.options

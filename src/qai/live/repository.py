@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qai.db import utcnow
 from qai.live.models import Event
 
 # Held until commit by every transaction that appends an event on PostgreSQL, so events become
@@ -25,6 +26,29 @@ class EventRepository:
             )
         self.session.add(event)
         await self.session.flush()
+
+    async def append_many(self, events: list[Event]) -> None:
+        """Append several events: one lock, one multi-row INSERT."""
+        if not events:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK}
+            )
+        at = utcnow()
+        await self.session.execute(
+            insert(Event).values(
+                [
+                    {
+                        "project_id": event.project_id,
+                        "kind": event.kind,
+                        "data": event.data,
+                        "created_at": at,
+                    }
+                    for event in events
+                ]
+            )
+        )
 
     async def after(self, project_id: str, after_id: int, *, limit: int) -> list[Event]:
         """A project's events with ids above ``after_id``, oldest first."""

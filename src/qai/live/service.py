@@ -34,6 +34,26 @@ async def publish(session: AsyncSession, project_id: str, kind: EventKind, data:
     after_commit(session, wake)
 
 
+async def publish_many(session: AsyncSession, events: list[tuple[str, EventKind, Payload]]) -> None:
+    """:func:`publish` for several events (project, kind, data), in order: one lock and one
+    INSERT for them all."""
+    if not events:
+        return
+    await EventRepository(session).append_many(
+        [Event(project_id=project_id, kind=kind, data=data) for project_id, kind, data in events]
+    )
+    hub: Hub | None = session.info.get(HUB)
+    if hub is None:
+        return
+    projects = list(dict.fromkeys(project_id for project_id, _, _ in events))
+
+    async def wake() -> None:
+        for project_id in projects:
+            hub.wake(project_id)
+
+    after_commit(session, wake)
+
+
 async def latest_event_id(session: AsyncSession, project_id: str) -> int:
     return await EventRepository(session).latest_id(project_id)
 

@@ -277,6 +277,12 @@ class MessageRepository:
             await self.session.execute(_with_fragment().where(Message.id == message_id))
         ).scalar_one_or_none()
 
+    async def get_many(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The messages with these ids (each with its fragment), by id; one statement."""
+        query = _with_fragment().where(Message.id.in_(message_ids))
+        rows = (await self.session.execute(query)).scalars().unique()
+        return {message.id: message for message in rows}
+
     async def recent_for_memory(self, project_id: str, *, limit: int) -> Sequence[Message]:
         """The last ``limit`` messages of a project, oldest first, each fragment with only its
         summary: the agent's memory never reads a fragment's files (the app's whole source)."""

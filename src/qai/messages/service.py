@@ -86,8 +86,9 @@ async def history_page(
 async def create_user_message(
     session: AsyncSession, project_id: str, value: str, *, fragment_id: str | None = None
 ) -> Message:
-    """A USER/RESULT message; ``code-agent/run`` is sent once the transaction commits. With
-    ``fragment_id`` (a version of this project), its run starts from that version's files."""
+    """A USER/RESULT message; ``code-agent/run`` is recorded with it (the run's outbox row, in
+    this transaction) and sent once the transaction commits. With ``fragment_id`` (a version of
+    this project), its run starts from that version's files."""
     check_prompt(value)
     if fragment_id is not None:
         await check_chosen(session, project_id, fragment_id)
@@ -99,7 +100,7 @@ async def create_user_message(
     set_committed_value(message, "fragment", None)
     if fragment_id is not None:
         await record_chosen(session, message.id, fragment_id)
-    send_after_commit(
+    await send_after_commit(
         session, CodeAgentRun(project_id=project_id, message_id=message.id, value=value)
     )
     return message

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Text, bindparam, delete, select, tuple_, update
+from sqlalchemy import Text, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor
-from qai.db import Database, utcnow
+from qai.db import Database, new_id, utcnow
 from qai.projects.models import Project, ProjectOptions
 
 
@@ -73,9 +73,26 @@ class ProjectRepository:
         self.session = session
 
     async def add(self, project: Project, *, template: str) -> None:
-        self.session.add(project)
-        await self.session.flush()
-        self.session.add(ProjectOptions(project_id=project.id, template=template))
+        """Insert the project and its options. On PostgreSQL one statement (the project's
+        INSERT as a CTE of its options' INSERT: the foreign key is checked at the statement's
+        end); the project object is then not in the session, its fields are set."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            self.session.add(project)
+            await self.session.flush()
+            self.session.add(ProjectOptions(project_id=project.id, template=template))
+            return
+        at = utcnow()
+        project.id = project.id or new_id()
+        project.created_at = project.updated_at = at
+        row = (
+            insert(Project)
+            .values(id=project.id, name=project.name, created_at=at, updated_at=at)
+            .cte("new_project")
+        )
+        statement = (
+            insert(ProjectOptions).values(project_id=project.id, template=template).add_cte(row)
+        )
+        await self.session.execute(statement)
 
     async def get(self, project_id: str) -> ProjectRow | None:
         """The project as this transaction sees it (its own changes included)."""

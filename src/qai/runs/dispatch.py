@@ -1,14 +1,25 @@
-"""Starting runs and repairing them: the ``code-agent/run`` handler enqueues a committed USER
-message's run; a worker's repair gives every USER message still without an answer the run (or
-the answer) it is owed."""
+"""Starting runs and repairing them.
+
+The write path: a new USER message's transaction also inserts its run, queued and not handed
+off yet (the outbox, :meth:`RunDispatch.record`); nothing else happens on the request path. A
+worker's hand-off task (:class:`HandOff`) takes those runs in batches, marks and announces them,
+and enqueues them on the durable queue. It is woken at once by a commit in its own process, by
+PostgreSQL's NOTIFY from an API-only process (``qai serve --no-worker``), and otherwise polls.
+A worker's repair gives every USER message still without an answer the run (or the answer) it
+is owed: a process killed between its commit and the hand-off leaves a run that the next
+hand-off (or repair) takes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor
-from qai.db import Database
+from qai.db import Database, notify
 from qai.events import CodeAgentRun
 from qai.jobs import TERMINAL_STATUSES, Jobs, Periodic
 from qai.runs import service as runs
@@ -21,6 +32,8 @@ log = logging.getLogger("qai.runs")
 # At most; with a short QAI_WORKER_DEAD_SECONDS a worker repairs more often, so that a dead
 # worker's runs go on soon after it is found dead.
 REPAIR_EVERY_SECONDS = 60.0
+# The PostgreSQL channel an API-only process notifies when it has recorded runs to hand off.
+HANDOFF_CHANNEL = "qai_handoff"
 
 CRASHED = (
     "The run stopped unexpectedly (its worker crashed repeatedly) before it could finish. "
@@ -43,12 +56,24 @@ class RunDispatch:
         worker_dead_seconds: float,
         batch_size: int,
         batch_pause_seconds: float,
+        handoff_batch_size: int = 200,
+        handoff_poll_seconds: float = 1.0,
     ) -> None:
         self.database = database
         self.jobs = jobs
         self.worker_dead_seconds = worker_dead_seconds
         self.batch_size = batch_size
         self.batch_pause_seconds = batch_pause_seconds
+        self.handoff = HandOff(
+            self, batch_size=handoff_batch_size, poll_seconds=handoff_poll_seconds
+        )
+
+    async def record(self, session: AsyncSession, event: CodeAgentRun) -> None:
+        """The outbox: the run of a new USER message, queued, in the message's transaction. An
+        API-only process also notifies the workers (PostgreSQL), who hand it off."""
+        await runs.record_pending(session, event.project_id, event.message_id)
+        if not self.jobs.executes:
+            await notify(session, HANDOFF_CHANNEL)
 
     async def enqueue(self, project_id: str, message_id: str) -> None:
         """Start the run of ``message_id`` (once, however often this is called)."""
@@ -66,12 +91,40 @@ class RunDispatch:
             await runs.record_queued(session, project_id, message_id)
 
     async def dispatch(self, event: CodeAgentRun) -> None:
-        """The ``code-agent/run`` handler: called once the USER message is committed."""
-        try:
-            await self.enqueue(event.project_id, event.message_id)
-        except Exception:
-            # The message is saved; a worker's repair (at start, then every minute) enqueues it.
-            log.exception("could not enqueue the run of message %s", event.message_id)
+        """The ``code-agent/run`` handler, called once the USER message (and its outbox row) is
+        committed: wakes this process's hand-off (a worker's; an API-only process notified the
+        workers in the transaction)."""
+        if self.jobs.executes:
+            self.handoff.wake()
+
+    async def hand_off(self, limit: int) -> int:
+        """Hand up to ``limit`` recorded runs to the durable queue: mark and announce them in
+        one transaction, then enqueue each (once: the workflow id is the message id). Returns
+        how many were pending. A crash after the mark leaves a run the repair enqueues."""
+        async with self.database.session() as session:
+            taken = await runs.take_pending(session, limit=limit)
+        orders: dict[str, int] = {}
+        for message_id, project_id in taken:
+            # One count per project and batch: the batch holds its runs in message order.
+            if project_id in orders:
+                orders[project_id] += 1
+            else:
+                orders[project_id] = await runs.position_of(self.database, message_id)
+            try:
+                await self.jobs.enqueue(
+                    code_agent_run,
+                    WORKFLOW_NAME,
+                    project_id,
+                    message_id,
+                    workflow_id=message_id,
+                    partition=project_id,
+                    order=orders[project_id],
+                )
+            except Exception:
+                # Marked handed off but not enqueued: a worker's repair (at start, then every
+                # minute) enqueues it.
+                log.exception("could not enqueue the run of message %s", message_id)
+        return len(taken)
 
     async def repair(self) -> int:
         """Give every USER message still without an answer the run it is owed; returns how many
@@ -128,3 +181,53 @@ class RunDispatch:
             failure="could not look for messages left without a run",
             first_after_seconds=0.0,
         )
+
+
+class HandOff:
+    """A worker's hand-off task: hands recorded runs to the durable queue in batches, woken at
+    once (:meth:`wake`, or a NOTIFY on PostgreSQL) or every ``poll_seconds``."""
+
+    def __init__(self, dispatch: RunDispatch, *, batch_size: int, poll_seconds: float) -> None:
+        self.dispatch = dispatch
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Listen (PostgreSQL) and start the task; its first pass runs at once, so what an
+        earlier process recorded and did not hand off goes now."""
+        self._unlisten = await self.dispatch.database.listen(HANDOFF_CHANNEL, self.wake)
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name="qai-handoff")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._unlisten is not None:
+            unlisten, self._unlisten = self._unlisten, None
+            await unlisten()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                # A full batch: more may wait. The next batch yields to the requests first.
+                full = True
+                while full:
+                    full = await self.dispatch.hand_off(self.batch_size) == self.batch_size
+                    await asyncio.sleep(0)
+            except Exception:
+                log.warning(
+                    "could not hand runs to the durable queue; will try again", exc_info=True
+                )

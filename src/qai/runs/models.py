@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qai.db.base import Base, Timestamp, utcnow
@@ -46,7 +46,16 @@ class Run(Base):
     """
 
     __tablename__ = "qai_run"
-    __table_args__ = (Index("qai_run_project_created_idx", "project_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("qai_run_project_created_idx", "project_id", "created_at", "id"),
+        Index(
+            "qai_run_handoff_idx",
+            "created_at",
+            "id",
+            postgresql_where=text("handed_off = false"),
+            sqlite_where=text("handed_off = false"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     project_id: Mapped[str] = mapped_column(
@@ -77,6 +86,9 @@ class Run(Base):
         nullable=True,
         unique=True,
     )
+    # The outbox: False from the USER message's transaction until a worker has handed the run
+    # to the durable queue (and announced it); runs recorded after their enqueue start True.
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class RunStep(Base):

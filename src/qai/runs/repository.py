@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Insert, and_, bindparam, func, literal_column, or_, select, tuple_, update
+from sqlalchemy import (
+    Insert,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,9 +56,53 @@ class RunReads:
         return int(rows[0][0]) or 1
 
 
+# The outbox: runs recorded with their USER message and not yet handed to the durable queue,
+# in the order of their messages (the partial index ``qai_run_handoff_idx`` holds just these).
+_PENDING = (
+    select(Run.id, Run.project_id)
+    .join(Message, Message.id == Run.message_id)
+    .where(Run.handed_off.is_(False))
+    .order_by(Message.created_at, Message.id)
+    .limit(bindparam("limit"))
+)
+
+
 class RunRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_pending(self, *, run_id: str, project_id: str, at: datetime) -> None:
+        """Insert the queued run of a new USER message, not handed off yet (the outbox row):
+        one plain INSERT, in the message's transaction."""
+        await self.session.execute(
+            insert(Run).values(
+                id=run_id,
+                project_id=project_id,
+                message_id=run_id,
+                status=RunStatus.QUEUED,
+                created_at=at,
+                input_tokens=0,
+                output_tokens=0,
+                turns=0,
+                handed_off=False,
+            )
+        )
+
+    async def pending(self, *, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` runs not handed off yet, oldest message first: (run id, project)."""
+        rows = (await self.session.execute(_PENDING, {"limit": limit})).all()
+        return [(row[0], row[1]) for row in rows]
+
+    async def mark_handed_off(self, run_ids: list[str]) -> list[Run]:
+        """Mark the runs handed off; returns those this call marked (not another worker)."""
+        statement = (
+            update(Run)
+            .where(Run.id.in_(run_ids), Run.handed_off.is_(False))
+            .values(handed_off=True)
+            .returning(Run)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def add_if_absent(self, *, run_id: str, project_id: str, at: datetime) -> Run | None:
         """Insert a queued run for the message ``run_id``; None if it already has one."""

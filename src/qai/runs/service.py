@@ -11,7 +11,7 @@ from qai.common.pagination import Cursor, Page, forward_page
 from qai.db import Database, utcnow
 from qai.errors import RunFinished, RunNotFound
 from qai.live import service as live
-from qai.live.payloads import payload_of
+from qai.live.payloads import EventKind, Payload, payload_of
 from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.repository import MessageRepository
@@ -69,16 +69,21 @@ async def _publish_step(session: AsyncSession, project_id: str, step: RunStep) -
     await live.publish(session, project_id, "run.step", payload_of(RunStepOut.model_validate(step)))
 
 
-async def _publish_message(
-    session: AsyncSession, message: Message, *, unfinished: bool = False
-) -> None:
+def _message_payload(message: Message, *, unfinished: bool = False) -> Payload:
     """``message.created`` carries the message without its fragment's files (a version's whole
     source, which every stream would replay): ``files`` is empty and ``filesOmitted`` true;
     clients fetch ``GET /api/fragments/{id}`` for them."""
     out = MessageOut.model_validate(message)
-    payload = out.model_dump(mode="json", exclude={"fragment": {"files"}})
+    payload: Payload = out.model_dump(mode="json", exclude={"fragment": {"files"}})
     if payload.get("fragment") is not None:
         payload["fragment"] |= {"files": {}, "filesOmitted": True, "unfinished": unfinished}
+    return payload
+
+
+async def _publish_message(
+    session: AsyncSession, message: Message, *, unfinished: bool = False
+) -> None:
+    payload = _message_payload(message, unfinished=unfinished)
     await live.publish(session, message.project_id, "message.created", payload)
 
 
@@ -105,6 +110,38 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 async def record_queued(session: AsyncSession, project_id: str, message_id: str) -> None:
     """A run was enqueued for ``message_id`` (no-op when it already has one)."""
     await _add_if_absent(session, message_id, project_id)
+
+
+async def record_pending(session: AsyncSession, project_id: str, message_id: str) -> None:
+    """The queued run of a new USER message, in the message's own transaction: the outbox row
+    that guarantees the run (a worker hands it to the durable queue, see :func:`take_pending`)."""
+    await RunRepository(session).add_pending(run_id=message_id, project_id=project_id, at=utcnow())
+
+
+async def take_pending(session: AsyncSession, *, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` runs still to hand to the durable queue, oldest message first, marked
+    handed off in the caller's transaction and announced (``message.created`` and
+    ``run.updated``, once: a run another worker marked first is left out): (run id, project).
+    """
+    repository = RunRepository(session)
+    pending = await repository.pending(limit=limit)
+    if not pending:
+        return []
+    marked = {run.id: run for run in await repository.mark_handed_off([r for r, _ in pending])}
+    found = await MessageRepository(session).get_many(list(marked))
+    events: list[tuple[str, EventKind, Payload]] = []
+    taken: list[tuple[str, str]] = []
+    for run_id, project_id in pending:
+        run = marked.get(run_id)
+        if run is None:
+            continue
+        taken.append((run_id, project_id))
+        message = found.get(run_id)
+        if message is not None:
+            events.append((project_id, "message.created", _message_payload(message)))
+        events.append((project_id, "run.updated", payload_of(RunOut.model_validate(run))))
+    await live.publish_many(session, events)
+    return taken
 
 
 async def start(
