@@ -17,6 +17,8 @@ from pathlib import Path
 
 from pydantic_ai.models import Model
 
+from qai.accounts.service import Accounts
+from qai.accounts.throttle import Throttle
 from qai.db import Database, create_database, migrate
 from qai.db.engine import make_private, sqlite_files, sqlite_path
 from qai.events import EventDispatch
@@ -52,6 +54,8 @@ class AppContext:
     events: EventDispatch
     models: Models
     runs: RunDispatch
+    # Who may do what, with QAI_AUTH=accounts; None without accounts.
+    accounts: Accounts | None = None
     _background: Background = field(default_factory=Background, repr=False)
     _started: bool = field(default=False, repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -87,6 +91,13 @@ class AppContext:
                 batch_size=settings.repair_batch_size,
                 batch_pause_seconds=settings.repair_batch_pause_seconds,
             ),
+            accounts=Accounts(
+                database,
+                session_hours=settings.session_hours,
+                throttle=Throttle(settings.login_max_failures, settings.login_lockout_seconds),
+            )
+            if settings.auth == "accounts"
+            else None,
         )
 
     @property

@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import qai
 from qai import web
+from qai.accounts.ownership import owned_path
+from qai.accounts.router import router as accounts_router
 from qai.api import health
+from qai.api.auth import AuthenticationMiddleware
 from qai.api.errors import install_error_handlers
 from qai.api.hosts import HostPolicy
 from qai.api.metrics import Metrics
@@ -27,6 +30,7 @@ from qai.db import migrate
 from qai.live.router import router as live_router
 from qai.messages.router import router as messages_router
 from qai.projects.previews import fragment_previews
+from qai.projects.router import HOT_READS
 from qai.projects.router import router as projects_router
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
@@ -73,8 +77,12 @@ def create_app(ctx: AppContext) -> FastAPI:
         # serves may do (and they are blank offline). The schema is at /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # Every route naming a project, message, fragment or run in its path reaches only the
+        # principal's own (see qai.accounts.ownership).
+        dependencies=[Depends(owned_path)],
     )
     app.state.context = ctx
+    app.state.accounts = ctx.accounts
     app.state.head_revision = migrate.head_revision(settings)
     app.state.metrics = Metrics(ctx.database)
     install_error_handlers(app)
@@ -83,11 +91,16 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(runs_router)
     app.include_router(live_router)
+    if ctx.accounts is not None:
+        app.include_router(accounts_router)
     web.install(app)
+    inner: ASGIApp = app.behind_front
+    if ctx.accounts is not None:
+        inner = AuthenticationMiddleware(inner, accounts=ctx.accounts)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(
         RequestContextMiddleware(
-            app.behind_front,
+            inner,
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
             database=ctx.database,
@@ -97,6 +110,8 @@ def create_app(ctx: AppContext) -> FastAPI:
                 allowed_hosts=settings.allowed_host_names,
                 previews=ctx.sandboxes.hosts,
             ),
+            # The hot reads answer before anyone is known: only without accounts.
+            hot_reads=HOT_READS if ctx.accounts is None else (),
         ),
         gateway=PreviewGateway(ctx.sandboxes, fragment_previews(ctx.database)),
     )

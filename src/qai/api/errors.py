@@ -66,7 +66,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _qai_error(request: Request, exc: QaiError) -> JSONResponse:
         if exc.status >= 500:
             log.error("request %s failed: %s", request_id_of(request), exc.message)
-        return error_response(request, exc.code, exc.message, issues=exc.issues)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error_response(request, exc.code, exc.message, issues=exc.issues, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

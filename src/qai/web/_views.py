@@ -30,8 +30,12 @@ def cursor_of(message: MessageRow) -> str:
     return pagination.cursor_of(*message.position)
 
 
-async def project_list(database: Database, cursor: str | None) -> Page[ProjectRow]:
-    return await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
+async def project_list(
+    database: Database, cursor: str | None, owner: str | None = None
+) -> Page[ProjectRow]:
+    return await projects.list_projects(
+        database, limit=PROJECTS_PER_PAGE, cursor=cursor, owner=owner
+    )
 
 
 @dataclass(frozen=True)
