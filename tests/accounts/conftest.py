@@ -34,6 +34,7 @@ class Person:
     email: str
     user_id: str
     token: str
+    token_id: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -43,8 +44,8 @@ class Person:
 async def make_person(database: Database, email: str, role: Role = Role.MEMBER) -> Person:
     async with database.session() as session:
         user = await service.create_user(session, email, password=PASSWORD, role=role)
-        _, token = await service.create_token_for(session, user.id, "test")
-    return Person(email, user.id, token)
+        row, token = await service.create_token_for(session, user.id, "test")
+    return Person(email, user.id, token, row.id)
 
 
 @dataclass

@@ -23,6 +23,10 @@ KIND_OF_PARAMETER = {
     "run_id": "run",
 }
 
+# Objects of a person's own account, not of a project: their services look them up among the
+# principal's own (another's is the same 404 as one that does not exist).
+SELF_SCOPED_PARAMETERS = frozenset({"token_id"})
+
 
 class MessageNotFound(NotFound):
     default_message = "Message not found"
