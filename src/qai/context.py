@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic_ai.models import Model
 
+from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.service import Accounts
 from qai.accounts.throttle import Throttle
 from qai.db import Database, create_database, migrate
@@ -95,6 +96,11 @@ class AppContext:
                 database,
                 session_hours=settings.session_hours,
                 throttle=Throttle(settings.login_max_failures, settings.login_lockout_seconds),
+                quotas=QuotaDefaults(
+                    runs_per_day=settings.quota_runs_per_day,
+                    runs_at_once=settings.quota_runs_at_once,
+                    tokens_per_month=settings.quota_tokens_per_month,
+                ),
             )
             if settings.auth == "accounts"
             else None,

@@ -212,3 +212,32 @@ async def test_first_run_setup_only_for_a_loopback_client_and_only_once(
         listed = (await http.get("/api/projects")).json()["items"]
         assert [p["id"] for p in listed] == [before.project_id]
         assert_error(await http.get("/setup"), 404, "NOT_FOUND")
+
+
+async def test_over_a_quota_creating_or_sending_is_a_429_and_saves_nothing(
+    client: httpx.AsyncClient, alice: Person, admin: Person, database: Database
+) -> None:
+    async with database.session() as session:
+        user = await service.get_user(session, alice.email)
+        user.quota_runs_per_day = 1  # an admin's override; the default is no limit
+    made = await client.post("/api/projects", json={"value": "a clock"}, headers=alice.headers)
+    assert made.status_code == 201, made.text
+    project_id = made.json()["id"]
+    refused = await client.post("/api/projects", json={"value": "a clock"}, headers=alice.headers)
+    assert_error(refused, 429, "TOO_MANY_REQUESTS")
+    assert refused.json()["error"]["message"] == (
+        "You have used your 1 runs for today; more at 00:00 UTC"
+    )
+    assert 0 < int(refused.headers["retry-after"]) <= 86_400
+    sent = await client.post(
+        f"/api/projects/{project_id}/messages", json={"value": "make it red"}, headers=alice.headers
+    )
+    assert_error(sent, 429, "TOO_MANY_REQUESTS")
+    # Nothing was saved: still one project, with its one message.
+    listed = (await client.get("/api/projects", headers=alice.headers)).json()["items"]
+    assert [p["id"] for p in listed] == [project_id]
+    history = await client.get(f"/api/projects/{project_id}/messages", headers=alice.headers)
+    assert len(history.json()["items"]) == 1
+    # Another person's quota is their own.
+    other = await client.post("/api/projects", json={"value": "a clock"}, headers=admin.headers)
+    assert other.status_code == 201

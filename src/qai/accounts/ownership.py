@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from qai.accounts.quotas import check_can_start_run
 from qai.accounts.service import Accounts
+from qai.common.openapi import STARTS_A_RUN_KEY
 from qai.common.principal import Principal, principal_of
 from qai.errors import FragmentNotFound, NotFound, ProjectNotFound, RunNotFound
 
@@ -56,12 +58,17 @@ async def require_project(accounts: Accounts | None, principal: Principal, proje
 
 
 async def owned_path(request: Request) -> None:
-    """The application-wide dependency: the objects the path names must be the principal's."""
+    """The application-wide dependency: the objects the path names must be the principal's
+    (an admin's are all), and a route that starts a run must be within their quotas."""
     principal = principal_of(request)
-    if principal.admin:
+    if principal.user_id is None:  # without accounts
         return
     accounts: Accounts | None = getattr(request.app.state, "accounts", None)
     for name, value in request.path_params.items():
         kind = KIND_OF_PARAMETER.get(name)
         if kind is not None and isinstance(value, str):
             await require(accounts, principal, kind, value)
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    if accounts is not None and principal.user_id is not None and extra.get(STARTS_A_RUN_KEY):
+        await check_can_start_run(accounts.database, principal.user_id, accounts.quotas)

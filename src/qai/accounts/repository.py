@@ -12,7 +12,7 @@ from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
 from qai.db import Database
 from qai.messages.models import Fragment, Message
 from qai.projects.models import Project, ProjectOwner
-from qai.runs.models import Run
+from qai.runs.models import Run, RunStatus
 
 _PRINCIPAL_COLUMNS = (User.id, User.email, User.role, User.display_name, User.disabled)
 _BY_SESSION = (
@@ -142,11 +142,26 @@ class AccountRepository:
         statement = select(AuditEntry).order_by(AuditEntry.at.desc()).limit(limit)
         return (await self.session.scalars(statement)).all()
 
-    async def runs_since(self, user_id: str, since: datetime) -> int:
+    async def usage(
+        self, user_id: str, *, day_start: datetime, month_start: datetime
+    ) -> tuple[int, int, int]:
+        """(runs started since ``day_start``, runs in flight, model tokens since
+        ``month_start``) of the projects ``user_id`` owns: one statement."""
+        in_flight = Run.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))
         statement = (
-            select(func.count())
+            select(
+                func.count().filter(Run.created_at >= day_start),
+                func.count().filter(in_flight),
+                func.coalesce(
+                    func.sum(Run.input_tokens + Run.output_tokens).filter(
+                        Run.created_at >= month_start
+                    ),
+                    0,
+                ),
+            )
             .select_from(Run)
             .join(ProjectOwner, ProjectOwner.project_id == Run.project_id)
-            .where(ProjectOwner.user_id == user_id, Run.created_at >= since)
+            .where(ProjectOwner.user_id == user_id)
         )
-        return int(await self.session.scalar(statement) or 0)
+        row = (await self.session.execute(statement)).one()
+        return int(row[0]), int(row[1]), int(row[2])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts import secrets
 from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
+from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.repository import AccountReads, AccountRepository
 from qai.accounts.throttle import Throttle
 from qai.common.principal import Principal
@@ -170,6 +171,7 @@ class Accounts:
     database: Database
     session_hours: int
     throttle: Throttle
+    quotas: QuotaDefaults = field(default_factory=QuotaDefaults)
 
     async def principal_for_session(self, secret: str) -> Principal | None:
         session_hash = secrets.digest(secret)

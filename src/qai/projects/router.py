@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from qai.common.deps import DatabaseDep, SettingsDep
 from qai.common.hot import HotRead, flag, text, whole_number
 from qai.common.ids import ProjectId, check_project_id
-from qai.common.openapi import errors
+from qai.common.openapi import STARTS_A_RUN, errors
 from qai.common.principal import LOCAL, PrincipalDep
 from qai.common.responses import json_response
 from qai.errors import BadRequest
@@ -56,7 +56,8 @@ async def list_projects(
     status_code=status.HTTP_201_CREATED,
     summary="Create a project and its first message; starts the agent",
     response_model=ProjectOut,
-    responses=errors(400, 413),
+    responses=errors(400, 413, 429),
+    openapi_extra=STARTS_A_RUN,
 )
 async def create_project(
     body: ProjectCreate, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
