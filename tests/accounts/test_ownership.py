@@ -138,3 +138,38 @@ async def test_a_project_made_through_the_api_belongs_to_its_maker(
     response = await client.get(f"/api/projects/{project_id}", headers=bob.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_admin_page_for_admins_only_with_people_usage_and_audit(
+    client: httpx.AsyncClient, alice: Person, admin: Person
+) -> None:
+    made = await client.post("/api/projects", json={"value": "a clock"}, headers=alice.headers)
+    project_id = made.json()["id"]
+    renamed = await client.patch(
+        f"/api/projects/{project_id}", json={"name": "Clock"}, headers=alice.headers
+    )
+    assert renamed.status_code == 200
+    assert (await client.get("/admin", headers=alice.headers)).status_code == 404
+    page = await client.get("/admin", headers=admin.headers)
+    assert page.status_code == 200
+    assert alice.email in page.text
+    assert "POST /api/projects" in page.text
+    assert "PATCH /api/projects/{project_id}" in page.text
+    assert project_id in page.text
+    assert alice.token not in page.text
+    usage = await client.get("/account/usage", headers=alice.headers)
+    assert usage.status_code == 200
+    assert 'id="runs-today">1<' in usage.text
+    changed = await client.post(
+        "/admin/users",
+        data={"email": alice.email, "action": "quotas", "runs_per_day": "0"},
+        headers=admin.headers,
+    )
+    assert changed.status_code == 303
+    refused = await client.post("/api/projects", json={"value": "x"}, headers=alice.headers)
+    assert refused.status_code == 429
+    disabled = await client.post(
+        "/admin/users", data={"email": alice.email, "action": "disable"}, headers=admin.headers
+    )
+    assert disabled.status_code == 303
+    assert (await client.get("/api/projects", headers=alice.headers)).status_code == 401

@@ -244,3 +244,21 @@ class Accounts:
 
     async def record_owner(self, session: AsyncSession, project_id: str, user_id: str) -> None:
         await AccountRepository(session).own(project_id, user_id)
+
+    async def audit_change(
+        self,
+        principal: Principal,
+        action: str,
+        project_id: str | None,
+        params: dict[str, object],
+    ) -> None:
+        detail = ", ".join(f"{k}={v}" for k, v in params.items() if k != "project_id") or None
+        async with self.database.session() as session:
+            await audit(
+                session,
+                action,
+                user_id=principal.user_id,
+                email=principal.email,
+                project_id=project_id,
+                detail=detail,
+            )

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import qai
 from qai import web
+from qai.accounts.admin import router as admin_router
 from qai.accounts.ownership import owned_path
 from qai.accounts.router import router as accounts_router
 from qai.api import health
@@ -93,6 +94,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(live_router)
     if ctx.accounts is not None:
         app.include_router(accounts_router)
+        app.include_router(admin_router)
     web.install(app)
     inner: ASGIApp = app.behind_front
     if ctx.accounts is not None:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import orjson
 from starlette.requests import cookie_parser
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.accounts.router import SESSION_COOKIE
 from qai.accounts.service import Accounts
@@ -86,10 +86,34 @@ class AuthenticationMiddleware:
             else:
                 await self._to_login(scope, send)
             return
-        if by_cookie and scope["method"] not in SAFE_METHODS and not has_origin:
+        method = scope["method"]
+        if method in SAFE_METHODS or principal is None:
+            await self.app(scope, receive, send)
+            return
+        if by_cookie and not has_origin:
             await _json_error(scope, send, 403, "FORBIDDEN", CROSS_SITE)
             return
-        await self.app(scope, receive, send)
+        status = 0
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_noting_status)
+        if 200 <= status < 300 and is_api(path):
+            await self._audit(scope, principal)
+
+    async def _audit(self, scope: Scope, principal: Principal) -> None:
+        """A change through the API, in the audit log: who, which route, which project."""
+        route = scope.get("route")
+        template = getattr(route, "path", None) or scope["path"]
+        params = scope.get("path_params") or {}
+        project_id = params.get("project_id")
+        await self.accounts.audit_change(
+            principal, f"{scope['method']} {template}", project_id, params
+        )
 
     async def _unauthorized(self, scope: Scope, send: Send, message: str) -> None:
         await _json_error(
