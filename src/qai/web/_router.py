@@ -107,6 +107,11 @@ def _error_page(request: Request, error: QaiError) -> HTMLResponse:
     return _page(request, "error.html", {"error": error}, status_code=error.status)
 
 
+def error_page(request: Request, error: QaiError) -> HTMLResponse:
+    """A QAI error as a page, for a browser that asked for one."""
+    return _error_page(request, error)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(
     request: Request,
