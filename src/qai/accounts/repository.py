@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
@@ -96,7 +97,7 @@ class AccountRepository:
 
     async def adopt_unowned_projects(self, user_id: str) -> int:
         """Give ``user_id`` every project nobody owns; the number given."""
-        unowned = select(Project.id, bindparam("user_id", user_id)).where(
+        unowned: Select[Any] = select(Project.id, bindparam("user_id", user_id)).where(
             ~select(ProjectOwner.project_id).where(ProjectOwner.project_id == Project.id).exists()
         )
         result = await self.session.execute(

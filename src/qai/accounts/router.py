@@ -134,7 +134,7 @@ def check_session_csrf(principal: Principal, form: dict[str, str]) -> None:
         raise CsrfRefused()
 
 
-LOGIN_FIELDS = [
+LOGIN_FIELDS: list[dict[str, Any]] = [
     {
         "label": "Email",
         "name": "email",
@@ -183,11 +183,11 @@ async def login(request: Request) -> Response:
             form.get("email", ""), form.get("password", ""), client_address(request)
         )
     except QaiError as error:
-        response = _login_page(request, next_path, error.message, error.status)
+        refused = _login_page(request, next_path, error.message, error.status)
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
-        return response
+            refused.headers["Retry-After"] = str(retry_after)
+        return refused
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, secret, accounts.session_hours)
     return response
@@ -221,7 +221,7 @@ async def logout(request: Request, principal: PrincipalDep) -> Response:
     return response
 
 
-SETUP_FIELDS = [
+SETUP_FIELDS: list[dict[str, Any]] = [
     {"label": "Your name", "name": "name", "type": "text"},
     {
         "label": "Email",
