@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Text, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
@@ -97,7 +96,7 @@ class AccountRepository:
 
     async def adopt_unowned_projects(self, user_id: str) -> int:
         """Give ``user_id`` every project nobody owns; the number given."""
-        unowned: Select[Any] = select(Project.id, bindparam("user_id", user_id)).where(
+        unowned = select(Project.id, literal(user_id, Text())).where(
             ~select(ProjectOwner.project_id).where(ProjectOwner.project_id == Project.id).exists()
         )
         result = await self.session.execute(
