@@ -40,7 +40,14 @@ def is_public(path: str) -> bool:
 
 
 def is_api(path: str) -> bool:
-    return path.startswith("/api/") or path in ("/api", "/metrics")
+    """Answered with a 401 rather than a redirect: the JSON API, metrics, and git's smart
+    HTTP (``/projects/{project_id}.git/...``), whose clients are not browsers."""
+    return (
+        path.startswith("/api/")
+        or path in ("/api", "/metrics")
+        or ".git/" in path
+        or (path.endswith(".git"))
+    )
 
 
 class AuthenticationMiddleware:
