@@ -1,6 +1,6 @@
 """Every table, imported in one place so the metadata is complete (Alembic reads it)."""
 
-from qai.accounts.models import ApiToken, AuditEntry, Session, User
+from qai.accounts.models import ApiToken, AuditEntry, Invite, Session, User
 from qai.db.base import Base
 from qai.live.models import Event
 from qai.messages.models import (
@@ -22,6 +22,7 @@ __all__ = [
     "Base",
     "Event",
     "Fragment",
+    "Invite",
     "Message",
     "MessageRole",
     "MessageType",

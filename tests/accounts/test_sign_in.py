@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from qai.accounts import service
-from qai.accounts.models import Session
+from qai.accounts.models import Invite, Session
 from qai.db import Database, utcnow
 from tests.accounts.conftest import ORIGIN, PASSWORD, Person, csrf_of, make_project, sign_in
 
@@ -241,3 +241,40 @@ async def test_over_a_quota_creating_or_sending_is_a_429_and_saves_nothing(
     # Another person's quota is their own.
     other = await client.post("/api/projects", json={"value": "a clock"}, headers=admin.headers)
     assert other.status_code == 201
+
+
+async def test_an_invitation_makes_accounts_until_it_expires_or_is_used_up(
+    client: httpx.AsyncClient, admin: Person, database: Database
+) -> None:
+    made = await client.post("/admin/invites", data={"uses": "1"}, headers=admin.headers)
+    assert made.status_code == 200
+    link = made.text.split('<code id="invite-link">')[1].split("</code>")[0]
+    code = link.split("code=")[1]
+
+    async def sign_up(email: str, invite: str) -> httpx.Response:
+        client.cookies.clear()
+        page = await client.get(f"/signup?code={invite}")
+        assert page.status_code == 200
+        return await client.post(
+            "/signup",
+            data={"code": invite, "email": email, "password": PASSWORD, "csrf": csrf_of(page.text)},
+            headers={"Origin": ORIGIN},
+        )
+
+    joined = await sign_up("carol@example.com", code)
+    assert joined.status_code == 303, joined.text
+    assert (await client.get("/")).status_code == 200  # signed in as carol
+    # Single use: the second person is refused.
+    again = await sign_up("dave@example.com", code)
+    assert again.status_code == 400
+    assert "expired or been used up" in again.text
+    # An expired invitation is refused too.
+    async with database.session() as session:
+        expired = await service.create_invite(session, created_by=admin.user_id, max_uses=5)
+        await session.execute(update(Invite).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert (await sign_up("erin@example.com", expired)).status_code == 400
+    async with database.session() as session:
+        emails = [user.email for user in await service.list_users(session)]
+    assert "carol@example.com" in emails
+    assert "dave@example.com" not in emails
+    assert "erin@example.com" not in emails

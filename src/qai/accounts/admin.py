@@ -37,6 +37,12 @@ async def usage_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_page(request: Request, db: DatabaseDep, principal: PrincipalDep) -> HTMLResponse:
     _require_admin(principal)
+    return await _admin_page(request, db, principal)
+
+
+async def _admin_page(
+    request: Request, db: DatabaseDep, principal: Principal, invite_link: str = ""
+) -> HTMLResponse:
     accounts = accounts_of(request)
     async with db.read() as session:
         users = await service.list_users(session)
@@ -51,6 +57,7 @@ async def admin_page(request: Request, db: DatabaseDep, principal: PrincipalDep)
             "people": list(zip(users, usages, strict=True)),
             "audit": log,
             "csrf": secrets.csrf_token(principal.session_hash or ""),
+            "invite_link": invite_link,
         },
     )
 
@@ -87,3 +94,20 @@ async def change_user(request: Request, db: DatabaseDep, principal: PrincipalDep
             user.quota_tokens_per_month = _quota(form.get("tokens_per_month"))
             await service.audit(session, "user.quotas", user_id=user.id)
     return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/invites", response_class=HTMLResponse)
+async def make_invite(request: Request, db: DatabaseDep, principal: PrincipalDep) -> HTMLResponse:
+    """A new invitation: the page again, with its link shown once."""
+    _require_admin(principal)
+    form = await read_form(request)
+    check_session_csrf(principal, form)
+    async with db.session() as session:
+        code = await service.create_invite(
+            session,
+            created_by=principal.user_id,
+            hours=_quota(form.get("hours")) or 72,
+            max_uses=_quota(form.get("uses")) or 1,
+        )
+    link = f"{request.base_url}signup?code={code}"
+    return await _admin_page(request, db, principal, invite_link=link)

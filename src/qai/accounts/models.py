@@ -85,3 +85,20 @@ class AuditEntry(Base):
     project_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Invite(Base):
+    """An invitation: a link or access code that lets a person make their account, until it
+    expires or its uses run out. The row holds only the code's SHA-256."""
+
+    __tablename__ = "qai_invite"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_by: Mapped[str | None] = mapped_column(Text, nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default=Role.MEMBER.value)
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )

@@ -338,3 +338,52 @@ async def revoke_token(
     async with db.session() as session:
         await service.revoke_token(session, token_id, principal.user_id)
     return RedirectResponse("/account/tokens", status_code=303)
+
+
+SIGNUP_FIELDS: list[dict[str, Any]] = [
+    {"label": "Invitation code", "name": "code", "type": "text", "required": True},
+    *SETUP_FIELDS,
+]
+
+
+def _signup_page(
+    request: Request, code: str, error: str = "", status_code: int = 200
+) -> HTMLResponse:
+    fields = [dict(field) for field in SIGNUP_FIELDS]
+    fields[0]["value"] = code
+    return _form_page(
+        request,
+        heading="Make your account",
+        action="/signup",
+        submit="Make the account",
+        fields=fields,
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.get("/signup", response_class=HTMLResponse)
+async def signup_page(request: Request, code: str = "") -> HTMLResponse:
+    return _signup_page(request, code)
+
+
+@router.post("/signup")
+async def signup(request: Request, db: DatabaseDep) -> Response:
+    form = await read_form(request)
+    check_double_submit(request, form)
+    accounts = accounts_of(request)
+    try:
+        async with db.session() as session:
+            user = await service.sign_up(
+                session,
+                form.get("code", ""),
+                form.get("email", ""),
+                form.get("password", ""),
+                form.get("name", ""),
+            )
+            secret = await accounts.open_session(session, user.id)
+    except QaiError as error:
+        return _signup_page(request, form.get("code", ""), error.message, error.status)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, secret, accounts.session_hours)
+    return response

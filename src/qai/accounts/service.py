@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts import secrets
-from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
+from qai.accounts.models import ApiToken, AuditEntry, Invite, Role, Session, User
 from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.repository import AccountReads, AccountRepository
 from qai.accounts.throttle import Throttle
@@ -22,6 +22,10 @@ WRONG_CREDENTIALS = "Wrong email or password"
 
 class UserNotFound(NotFound):
     default_message = "No such user"
+
+
+class InviteRefused(BadRequest):
+    default_message = "This invitation does not work: it has expired or been used up"
 
 
 class TokenNotFound(NotFound):
@@ -161,6 +165,45 @@ async def audit(
 
 async def audit_log(session: AsyncSession, limit: int = 100) -> Sequence[AuditEntry]:
     return await AccountRepository(session).audit_log(limit)
+
+
+async def create_invite(
+    session: AsyncSession,
+    *,
+    created_by: str | None,
+    hours: int = 72,
+    max_uses: int = 1,
+    role: Role = Role.MEMBER,
+) -> str:
+    """A new invitation; its code (for ``/signup?code=...``), shown once."""
+    if hours < 1 or max_uses < 1:
+        raise BadRequest("An invitation lasts at least an hour and has at least one use")
+    code = secrets.new_secret()
+    await AccountRepository(session).add(
+        Invite(
+            code_hash=secrets.digest(code),
+            created_by=created_by,
+            role=role.value,
+            max_uses=max_uses,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
+    await audit(session, "invite.create", user_id=created_by, detail=f"{max_uses} use(s)")
+    return code
+
+
+async def sign_up(
+    session: AsyncSession, code: str, email: str, password: str, display_name: str = ""
+) -> User:
+    """Make an account with an invitation, using one of its uses."""
+    invite = await session.get(Invite, secrets.digest(code), with_for_update=True)
+    if invite is None or invite.expires_at <= utcnow() or invite.uses >= invite.max_uses:
+        raise InviteRefused()
+    user = await create_user(
+        session, email, password=password, role=Role(invite.role), display_name=display_name
+    )
+    invite.uses += 1
+    return user
 
 
 @dataclass

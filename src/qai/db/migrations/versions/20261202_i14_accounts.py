@@ -1,4 +1,4 @@
-"""qai: accounts (users, sessions, API tokens, project owners, audit log).
+"""qai: accounts (users, sessions, API tokens, project owners, audit log, invitations).
 
 Revision ID: qai_i14_accounts
 Revises: qai_0004
@@ -98,9 +98,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("qai_audit_pkey")),
     )
     op.create_index("qai_audit_at_idx", "qai_audit", ["at"])
+    op.create_table(
+        "qai_invite",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_by", sa.Text(), nullable=True),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=False),
+        sa.Column("uses", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.Column("created_at", TIMESTAMP, server_default=NOW, nullable=False),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("qai_invite_pkey")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("qai_invite")
     op.drop_index("qai_audit_at_idx", table_name="qai_audit")
     op.drop_table("qai_audit")
     op.drop_index("ix_qai_project_owner_user_id", table_name="qai_project_owner")
