@@ -146,12 +146,21 @@ def _base_url(url: str | None) -> str:
     return (url or os.environ.get("QAI_URL") or DEFAULT_URL).rstrip("/")
 
 
-class Client:
-    """Blocking client. ``url`` defaults to ``QAI_URL``, then http://127.0.0.1:8000."""
+def _auth_headers(token: str | None) -> dict[str, str]:
+    """``Authorization: Bearer`` with ``token``, else ``QAI_TOKEN`` (a server with accounts)."""
+    token = token or os.environ.get("QAI_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def __init__(self, url: str | None = None, *, timeout: float = 30.0) -> None:
+
+class Client:
+    """Blocking client. ``url`` defaults to ``QAI_URL``, then http://127.0.0.1:8000; ``token``
+    (an API token, for a server with accounts) to ``QAI_TOKEN``."""
+
+    def __init__(
+        self, url: str | None = None, *, timeout: float = 30.0, token: str | None = None
+    ) -> None:
         self.url = _base_url(url)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=_auth_headers(token))
 
     def __enter__(self) -> Client:
         return self
@@ -206,9 +215,13 @@ class Client:
 class AsyncClient:
     """The same operations as :class:`Client`, awaitable."""
 
-    def __init__(self, url: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, *, timeout: float = 30.0, token: str | None = None
+    ) -> None:
         self.url = _base_url(url)
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=_auth_headers(token)
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self

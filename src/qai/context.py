@@ -17,6 +17,9 @@ from pathlib import Path
 
 from pydantic_ai.models import Model
 
+from qai.accounts.quotas import QuotaDefaults
+from qai.accounts.service import Accounts
+from qai.accounts.throttle import Throttle
 from qai.db import Database, create_database, migrate
 from qai.db.engine import make_private, sqlite_files, sqlite_path
 from qai.events import EventDispatch
@@ -52,6 +55,8 @@ class AppContext:
     events: EventDispatch
     models: Models
     runs: RunDispatch
+    # Who may do what, with QAI_AUTH=accounts; None without accounts.
+    accounts: Accounts | None = None
     _background: Background = field(default_factory=Background, repr=False)
     _started: bool = field(default=False, repr=False)
     _migrated: bool = field(default=False, repr=False)
@@ -94,6 +99,18 @@ class AppContext:
             events=events,
             models=choose_models(settings, main=model, small=small_model),
             runs=runs,
+            accounts=Accounts(
+                database,
+                session_hours=settings.session_hours,
+                throttle=Throttle(settings.login_max_failures, settings.login_lockout_seconds),
+                quotas=QuotaDefaults(
+                    runs_per_day=settings.quota_runs_per_day,
+                    runs_at_once=settings.quota_runs_at_once,
+                    tokens_per_month=settings.quota_tokens_per_month,
+                ),
+            )
+            if settings.auth == "accounts"
+            else None,
         )
 
     @property

@@ -80,6 +80,16 @@ class InvalidCursor(BadRequest):
     default_message = "Invalid cursor"
 
 
+class Unauthorized(QaiError):
+    code = "UNAUTHORIZED"
+    default_message = "Sign in first: send Authorization: Bearer <token> (see `qai tokens create`)"
+
+
+class Forbidden(QaiError):
+    code = "FORBIDDEN"
+    default_message = "Forbidden"
+
+
 class Conflict(QaiError):
     code = "CONFLICT"
     default_message = "The request conflicts with the current state"
@@ -87,3 +97,14 @@ class Conflict(QaiError):
 
 class RunFinished(Conflict):
     default_message = "The run has already finished: there is nothing to stop"
+
+
+class TooManyRequests(QaiError):
+    """Carries how long to wait: rendered as the ``Retry-After`` header."""
+
+    code = "TOO_MANY_REQUESTS"
+    default_message = "Too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

@@ -1,5 +1,6 @@
 """Every table, imported in one place so the metadata is complete (Alembic reads it)."""
 
+from qai.accounts.models import ApiToken, AuditEntry, Invite, Session, User
 from qai.db.base import Base
 from qai.live.models import Event
 from qai.messages.chosen import ChosenVersion
@@ -12,23 +13,29 @@ from qai.messages.models import (
     Version,
     VersionOrigin,
 )
-from qai.projects.models import Project, ProjectOptions
+from qai.projects.models import Project, ProjectOptions, ProjectOwner
 from qai.runs.models import Run, RunStep
 from qai.workers.models import Worker
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
     "Base",
     "ChosenVersion",
     "Event",
     "Fragment",
+    "Invite",
     "Message",
     "MessageRole",
     "MessageType",
     "Project",
     "ProjectOptions",
+    "ProjectOwner",
     "Run",
     "RunStep",
     "Screenshot",
+    "Session",
+    "User",
     "Version",
     "VersionOrigin",
     "Worker",

@@ -373,6 +373,48 @@ class Settings(BaseSettings):
         default=168, ge=1, description="Live events older than this are deleted by workers."
     )
 
+    # --- accounts -----------------------------------------------------------------------------
+    auth: Literal["none", "accounts"] = Field(
+        default="none",
+        description=(
+            "none: one person on this machine, no sign-in (allowed only on a loopback address); "
+            "accounts: people sign in and see only their own projects (see docs/accounts.md)."
+        ),
+    )
+    session_hours: int = Field(
+        default=168, ge=1, le=24 * 366, description="A sign-in lasts this long (accounts mode)."
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "Wrong passwords allowed per account and per address within "
+            "QAI_LOGIN_LOCKOUT_SECONDS before sign-in is refused with a 429."
+        ),
+    )
+    login_lockout_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="The window and lockout of the throttling."
+    )
+    preview_requires_sign_in: bool = Field(
+        default=False,
+        description=(
+            "Accounts mode: a preview answers only a browser signed in as the project's owner "
+            "(or an admin). Off, a preview is a capability URL (its unguessable id)."
+        ),
+    )
+    quota_runs_per_day: int | None = Field(
+        default=None, ge=0, description="Runs a person may start per UTC day (unset: no limit)."
+    )
+    quota_runs_at_once: int | None = Field(
+        default=None, ge=0, description="Runs a person may have in flight (unset: no limit)."
+    )
+    quota_tokens_per_month: int | None = Field(
+        default=None,
+        ge=0,
+        description="Model tokens a person may use per UTC month (unset: no limit).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:

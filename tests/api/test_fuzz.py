@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from qai.accounts import service as accounts
+from qai.db import create_database
+from qai.settings import Settings
 from tests.live import live_server
 
 FUZZ_SECONDS = os.environ.get("QAI_TEST_FUZZ_SECONDS", "45")
@@ -24,11 +28,43 @@ CHECKS = ",".join(
 )
 
 
+async def _member_token(database_url: str, data_dir: Path) -> str:
+    """A member's API token, made on the server's database before it starts."""
+    database = create_database(Settings(database_url=database_url, data_dir=data_dir))
+    try:
+        async with database.session() as session:
+            user = await accounts.create_user(session, "fuzz@example.com", password=None)
+            _, token = await accounts.create_token_for(session, user.id, "fuzz")
+    finally:
+        await database.dispose()
+    return token
+
+
 @pytest.mark.timeout(600)
 def test_fuzzing_finds_no_server_error_and_no_schema_violation(
     database_url: str, tmp_path: Path
 ) -> None:
-    with live_server(database_url, tmp_path / "data") as server:
+    run_fuzz(database_url, tmp_path)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_fuzzing_signed_in_with_accounts_finds_no_server_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    token = asyncio.run(_member_token(database_url, tmp_path / "data"))
+    run_fuzz(
+        database_url,
+        tmp_path,
+        ["--header", f"Authorization: Bearer {token}"],
+        QAI_AUTH="accounts",
+    )
+
+
+def run_fuzz(
+    database_url: str, tmp_path: Path, options: list[str] | None = None, **env: str
+) -> None:
+    with live_server(database_url, tmp_path / "data", **env) as server:
         result = subprocess.run(
             [
                 sys.executable,
@@ -51,6 +87,7 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(
                 "all",
                 "--exclude-path-regex",
                 "^/(metrics|docs)",
+                *(options or []),
             ],
             capture_output=True,
             text=True,

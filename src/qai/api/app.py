@@ -11,13 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import qai
 from qai import web
+from qai.accounts.admin import router as admin_router
+from qai.accounts.ownership import owned_path
+from qai.accounts.router import router as accounts_router
 from qai.api import health
+from qai.api.auth import AuthenticationMiddleware
 from qai.api.errors import install_error_handlers
 from qai.api.hosts import HostPolicy
 from qai.api.metrics import Metrics
@@ -76,8 +80,12 @@ def create_app(ctx: AppContext) -> FastAPI:
         # serves may do (and they are blank offline). The schema is at /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # Every route naming a project, message, fragment or run in its path reaches only the
+        # principal's own (see qai.accounts.ownership).
+        dependencies=[Depends(owned_path)],
     )
     app.state.context = ctx
+    app.state.accounts = ctx.accounts
     app.state.head_revision = migrate.head_revision(settings)
     app.state.metrics = Metrics(ctx.database)
     install_error_handlers(app)
@@ -88,21 +96,28 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(live_router)
     app.include_router(versions_router)
     app.include_router(trpc.router)
+    if ctx.accounts is not None:
+        app.include_router(accounts_router)
+        app.include_router(admin_router)
     web.install(app)
+    inner: ASGIApp = app.behind_front
+    if ctx.accounts is not None:
+        inner = AuthenticationMiddleware(inner, accounts=ctx.accounts)
     # Outermost: a request for a preview address never reaches QAI's own routes.
     app.front = PreviewHostMiddleware(
         RequestContextMiddleware(
-            app.behind_front,
+            inner,
             metrics=app.state.metrics,
             max_body_bytes=settings.max_body_bytes,
             database=ctx.database,
-            hot_reads=(*HOT_READS, *trpc.HOT_READS),
             hosts=HostPolicy(
                 bind_host=settings.host,
                 port=settings.port,
                 allowed_hosts=settings.allowed_host_names,
                 previews=ctx.sandboxes.hosts,
             ),
+            # The hot reads answer before anyone is known: only without accounts.
+            hot_reads=(*HOT_READS, *trpc.HOT_READS) if ctx.accounts is None else (),
         ),
         gateway=PreviewGateway(
             ctx.sandboxes,

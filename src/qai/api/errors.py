@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qai import web
 from qai.errors import CODE_BY_STATUS, STATUS_BY_CODE, ErrorCode, QaiError
 from qai.messages.rules import PROMPT_REQUIRED
 
@@ -61,12 +62,25 @@ def validation_issues(exc: RequestValidationError) -> tuple[str, list[dict[str, 
     return (issues[0]["message"] if issues else "Invalid input"), issues
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser navigating to a page (not the API, not a piece a script fetches)."""
+    path = request.url.path
+    return (
+        not path.startswith(("/api/", "/ui/"))
+        and request.headers.get("sec-fetch-mode") == "navigate"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QaiError)
-    async def _qai_error(request: Request, exc: QaiError) -> JSONResponse:
+    async def _qai_error(request: Request, exc: QaiError) -> Response:
         if exc.status >= 500:
             log.error("request %s failed: %s", request_id_of(request), exc.message)
-        return error_response(request, exc.code, exc.message, issues=exc.issues)
+        if _wants_page(request):
+            return web.error_page(request, exc)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error_response(request, exc.code, exc.message, issues=exc.issues, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -29,14 +29,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def refusal_to_expose(settings: Settings) -> str | None:
+    """Why this server must not start: without accounts, only a loopback address."""
+    if settings.auth == "none" and not is_loopback(settings.host):
+        return (
+            f"Refusing to listen on {settings.host} with QAI_AUTH=none: anyone who can reach "
+            "it could read, change and delete every project and run code in its sandboxes. "
+            "Set QAI_AUTH=accounts (then make the first admin: `qai users create EMAIL "
+            "--admin`, see docs/accounts.md), or listen on 127.0.0.1."
+        )
+    return None
+
+
 def warn_if_exposed(settings: Settings) -> None:
     if not is_loopback(settings.host):
         banner = "!" * 78
         log.warning(
-            "\n%s\nQAI is listening on %s, reachable from other machines. QAI has no\n"
-            "authentication yet: anyone who can reach this address can read, change and delete\n"
-            "every project and run code in its sandboxes. Use 127.0.0.1 unless a trusted proxy\n"
-            "with authentication stands in front.\n%s",
+            "\n%s\nQAI is listening on %s, reachable from other machines: people sign in\n"
+            "(QAI_AUTH=accounts). Serve it behind HTTPS so that passwords and session cookies\n"
+            "do not cross the network in clear.\n%s",
             banner,
             settings.host,
             banner,
@@ -59,6 +70,10 @@ def run_server(settings: Settings, *, role: Role) -> None:
     from qai.context import AppContext
     from qai.logs import configure_logging
 
+    refusal = refusal_to_expose(settings)
+    if refusal is not None:
+        typer.secho(refusal, fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     os.umask(PRIVATE_UMASK)
     configure_logging(settings)
     context = AppContext.build(settings, role=role)

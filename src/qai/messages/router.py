@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from qai.common.deps import DatabaseDep
 from qai.common.ids import ProjectId, check_project_id
-from qai.common.openapi import errors
+from qai.common.openapi import STARTS_A_RUN, errors
 from qai.common.responses import json_response
 from qai.messages import service
 from qai.messages.encode import fragment_json, new_message_json
@@ -26,7 +26,8 @@ router = APIRouter(tags=["messages"])
     status_code=status.HTTP_201_CREATED,
     summary="Send a message to the agent; starts a run",
     response_model=MessageOut,
-    responses=errors(400, 404, 413),
+    responses=errors(400, 404, 413, 429),
+    openapi_extra=STARTS_A_RUN,
 )
 async def create_message(project_id: ProjectId, body: MessageCreate, db: DatabaseDep) -> Response:
     async with db.session() as session:

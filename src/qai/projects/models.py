@@ -45,3 +45,18 @@ class ProjectOptions(Base):
         Text, ForeignKey("Project.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
     )
     template: Mapped[str] = mapped_column(String(64))
+
+
+class ProjectOwner(Base):
+    """Who a project belongs to (accounts mode), in QAI's own table: the original's stay as
+    they are. A project without a row (made before accounts, or adopted from the original's
+    database) belongs to the first admin, who is given it when their account is made."""
+
+    __tablename__ = "qai_project_owner"
+
+    project_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("Project.id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("qai_user.id", ondelete="CASCADE", onupdate="CASCADE"), index=True
+    )

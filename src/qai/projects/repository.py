@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.common.pagination import Cursor
 from qai.db import Database, new_id, utcnow
-from qai.projects.models import Project, ProjectOptions
+from qai.projects.models import Project, ProjectOptions, ProjectOwner
 
 
 class ProjectRow(NamedTuple):
@@ -39,6 +39,12 @@ _NEWEST_AFTER = _NEWEST.where(
     tuple_(Project.created_at, Project.id)
     < tuple_(bindparam("created_at", type_=Project.created_at.type), bindparam("id", type_=Text()))
 )
+# The same lists, of one owner's projects only.
+_OWNED = ProjectOwner.user_id == bindparam("owner")
+_NEWEST_OWNED = _NEWEST.join(ProjectOwner, ProjectOwner.project_id == Project.id).where(_OWNED)
+_NEWEST_OWNED_AFTER = _NEWEST_AFTER.join(ProjectOwner, ProjectOwner.project_id == Project.id).where(
+    _OWNED
+)
 _EXISTS = select(Project.id).where(Project.id == bindparam("project_id"))
 
 
@@ -55,14 +61,20 @@ class ProjectReads:
     async def exists(self, project_id: str) -> bool:
         return bool(await self.database.rows(_EXISTS, {"project_id": project_id}))
 
-    async def newest(self, *, limit: int, after: Cursor | None) -> list[ProjectRow]:
-        """Up to ``limit`` projects, newest first, strictly after ``after`` in that order."""
+    async def newest(
+        self, *, limit: int, after: Cursor | None, owner: str | None = None
+    ) -> list[ProjectRow]:
+        """Up to ``limit`` projects (``owner``'s only, when given), newest first, strictly
+        after ``after`` in that order."""
+        params: dict[str, object] = {"limit": limit}
+        if owner is not None:
+            params["owner"] = owner
         if after is None:
-            rows = await self.database.rows(_NEWEST, {"limit": limit})
+            statement = _NEWEST if owner is None else _NEWEST_OWNED
         else:
-            rows = await self.database.rows(
-                _NEWEST_AFTER, {"limit": limit, "created_at": after.created_at, "id": after.id}
-            )
+            statement = _NEWEST_AFTER if owner is None else _NEWEST_OWNED_AFTER
+            params |= {"created_at": after.created_at, "id": after.id}
+        rows = await self.database.rows(statement, params)
         return [ProjectRow(*row) for row in rows]
 
 
@@ -72,7 +84,7 @@ class ProjectRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, project: Project, *, template: str) -> None:
+    async def add(self, project: Project, *, template: str, owner: str | None = None) -> None:
         """Insert the project and its options. On PostgreSQL one statement (the project's
         INSERT as a CTE of its options' INSERT: the foreign key is checked at the statement's
         end); the project object is then not in the session, its fields are set."""
@@ -80,6 +92,8 @@ class ProjectRepository:
             self.session.add(project)
             await self.session.flush()
             self.session.add(ProjectOptions(project_id=project.id, template=template))
+            if owner is not None:
+                self.session.add(ProjectOwner(project_id=project.id, user_id=owner))
             return
         at = utcnow()
         project.id = project.id or new_id()
@@ -93,6 +107,8 @@ class ProjectRepository:
             insert(ProjectOptions).values(project_id=project.id, template=template).add_cte(row)
         )
         await self.session.execute(statement)
+        if owner is not None:
+            self.session.add(ProjectOwner(project_id=project.id, user_id=owner))
 
     async def get(self, project_id: str) -> ProjectRow | None:
         """The project as this transaction sees it (its own changes included)."""

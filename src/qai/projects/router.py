@@ -3,6 +3,7 @@ project's history (messages.getMany)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Query, Response, status
 from qai.common.deps import DatabaseDep, SettingsDep
 from qai.common.hot import HotRead, flag, text, whole_number
 from qai.common.ids import ProjectId, check_project_id
-from qai.common.openapi import errors
+from qai.common.openapi import STARTS_A_RUN, errors
+from qai.common.principal import LOCAL, PrincipalDep
 from qai.common.responses import json_response
 from qai.errors import BadRequest
 from qai.messages.encode import history_page_json
@@ -40,10 +42,11 @@ HISTORY_PAGE_MAX = 500
 )
 async def list_projects(
     db: DatabaseDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
 ) -> Response:
-    page = await service.list_projects(db, limit=limit, cursor=cursor)
+    page = await service.list_projects(db, limit=limit, cursor=cursor, owner=principal.owner_filter)
     return json_response(project_page_json(page))
 
 
@@ -53,14 +56,17 @@ async def list_projects(
     status_code=status.HTTP_201_CREATED,
     summary="Create a project and its first message; starts the agent",
     response_model=ProjectOut,
-    responses=errors(400, 413),
+    responses=errors(400, 413, 429),
+    openapi_extra=STARTS_A_RUN,
 )
-async def create_project(body: ProjectCreate, db: DatabaseDep, settings: SettingsDep) -> Response:
+async def create_project(
+    body: ProjectCreate, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> Response:
     template = body.template or settings.default_template
     check_prepared(template, settings)
     async with db.session() as session:
         project, _ = await service.create_project_with_first_message(
-            session, body.value, template=template
+            session, body.value, template=template, owner=principal.user_id
         )
     return json_response(project_json(project), status.HTTP_201_CREATED)
 
@@ -140,8 +146,13 @@ async def list_messages(
     return json_response(history_page_json(page))
 
 
+# Hot reads answer only without accounts (``QAI_AUTH=none``), for the one local person.
 HOT_READS = (
-    HotRead("/api/projects", list_projects, {"limit": whole_number(1, PAGE_MAX), "cursor": text}),
+    HotRead(
+        "/api/projects",
+        partial(list_projects, principal=LOCAL),
+        {"limit": whole_number(1, PAGE_MAX), "cursor": text},
+    ),
     HotRead("/api/projects/{project_id}", get_project),
     HotRead(
         "/api/projects/{project_id}/messages",

@@ -22,14 +22,15 @@ from qai.projects.rules import check_name
 
 
 async def create_project_with_first_message(
-    session: AsyncSession, value: str, *, template: str
+    session: AsyncSession, value: str, *, template: str, owner: str | None = None
 ) -> tuple[ProjectRow, Message]:
-    """Create a project named with a random slug, its first USER message, and send
-    ``code-agent/run`` once the transaction commits."""
+    """Create a project named with a random slug (belonging to the user ``owner``, when
+    given), its first USER message, and send ``code-agent/run`` once the transaction
+    commits."""
     check_prompt(value)  # before anything is written: a refused prompt costs no statement
     project = Project(name=random_project_name())
     # Flushed first: the message's foreign key needs the project's row.
-    await ProjectRepository(session).add(project, template=template)
+    await ProjectRepository(session).add(project, template=template, owner=owner)
     message = await messages.create_user_message(session, project.id, value)
     row = ProjectRow(project.id, project.name, project.created_at, project.updated_at, template)
     return row, message
@@ -43,11 +44,12 @@ async def get_project(database: Database, project_id: str) -> ProjectRow:
 
 
 async def list_projects(
-    database: Database, *, limit: int, cursor: str | None = None
+    database: Database, *, limit: int, cursor: str | None = None, owner: str | None = None
 ) -> Page[ProjectRow]:
-    """Projects, newest first; ``nextCursor`` is set when more remain."""
+    """Projects (the user ``owner``'s only, when given), newest first; ``nextCursor`` is set
+    when more remain."""
     after = Cursor.decode(cursor) if cursor else None
-    rows = await ProjectReads(database).newest(limit=limit + 1, after=after)
+    rows = await ProjectReads(database).newest(limit=limit + 1, after=after, owner=owner)
     items, next_cursor = forward_page(rows, limit, lambda row: row.position)
     return Page(items=items, next_cursor=next_cursor)
 

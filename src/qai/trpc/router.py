@@ -12,10 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from qai.accounts.ownership import require
+from qai.accounts.quotas import check_can_start_run
+from qai.accounts.service import Accounts
 from qai.common.deps import DatabaseDep, SettingsDep
 from qai.common.hot import HotRead, text
 from qai.common.ids import check_possible_id
+from qai.common.principal import LOCAL, Principal, principal_of
 from qai.db import Database
+from qai.errors import NotFound
 from qai.messages import service as messages
 from qai.projects import service as projects
 from qai.projects.router import check_prepared
@@ -35,11 +40,21 @@ HISTORY_MAX = 500
 
 
 class Procedures:
-    """The procedures of one request's process: its database and settings."""
+    """The procedures of one request's process: its database and settings, and who the
+    request acts for (with accounts, a member reaches their own projects only: another's is
+    the original's answer for a missing one)."""
 
-    def __init__(self, database: Database, settings: Settings | None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings | None,
+        principal: Principal = LOCAL,
+        accounts: Accounts | None = None,
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.principal = principal
+        self.accounts = accounts
         self.table: dict[str, trpc.Procedure] = {
             "projects.getOne": trpc.Procedure("query", self.get_project),
             "projects.getMany": trpc.Procedure("query", self.list_projects),
@@ -53,15 +68,22 @@ class Procedures:
 
     async def get_project(self, value: Any) -> Annotated:
         project_id = check_possible_id(parse_object(value, {"id": PROJECT_ID})["id"])
+        await require(self.accounts, self.principal, "project", project_id)
         return encode.project(await projects.get_project(self.database, project_id))
 
     async def list_projects(self, value: Any) -> Annotated:
-        page = await projects.list_projects(self.database, limit=PROJECTS_MAX)
+        page = await projects.list_projects(
+            self.database, limit=PROJECTS_MAX, owner=self.principal.owner_filter
+        )
         return encode.projects(page.items)
 
     async def history(self, value: Any) -> Annotated:
         project_id = parse_object(value, {"projectId": PROJECT_ID})["projectId"]
         if "\x00" in project_id:  # no project has it: the original's answer for one missing
+            return encode.history([])
+        try:
+            await require(self.accounts, self.principal, "project", project_id)
+        except NotFound:
             return encode.history([])
         page = await messages.history_page(
             self.database, project_id, limit=HISTORY_MAX, latest=True
@@ -73,20 +95,27 @@ class Procedures:
         settings = self._settings()
         template = settings.default_template
         check_prepared(template, settings)
+        await self._check_quota()
         async with self.database.session() as session:
             project, _ = await projects.create_project_with_first_message(
-                session, prompt, template=template
+                session, prompt, template=template, owner=self.principal.user_id
             )
         return encode.project(project)
 
     async def create_message(self, value: Any) -> Annotated:
         fields = parse_object(value, {"value": PROMPT, "projectId": PROJECT_ID})
         check_possible_id(fields["projectId"])
+        await require(self.accounts, self.principal, "project", fields["projectId"])
+        await self._check_quota()
         async with self.database.session() as session:
             message = await messages.create_user_message(
                 session, fields["projectId"], fields["value"]
             )
         return encode.new_message(message)
+
+    async def _check_quota(self) -> None:
+        if self.accounts is not None and self.principal.user_id is not None:
+            await check_can_start_run(self.database, self.principal.user_id, self.accounts.quotas)
 
     def _settings(self) -> Settings:
         # Only the hot read builds Procedures without settings, and it takes only GET, which
@@ -122,7 +151,9 @@ async def answer(
         await request.body() if request.method == "POST" else None,
         request.headers.get("content-type"),
     )
-    return await trpc.resolve(call, Procedures(db, settings).get)
+    accounts: Accounts | None = getattr(request.app.state, "accounts", None)
+    procedures_of = Procedures(db, settings, principal_of(request), accounts)
+    return await trpc.resolve(call, procedures_of.get)
 
 
 HOT_READS = (HotRead(PREFIX + "{procedures}", answer_query, {"batch": text, "input": text}),)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from qai.web._router import STATIC_DIR, router
+from qai.web._router import STATIC_DIR, error_page, render_page, router
+
+__all__ = ["error_page", "install", "render_page"]
 
 
 def install(app: FastAPI) -> None:

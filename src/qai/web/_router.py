@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
 from qai.common.deps import DatabaseDep, SettingsDep, context_of
+from qai.common.principal import PrincipalDep
 from qai.errors import QaiError
 from qai.messages import service as messages
 from qai.versions import service as versions
@@ -87,6 +88,13 @@ def _page(
     )
 
 
+def render_page(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """A page of QAI's, with the pages' headers (for the pages other packages serve)."""
+    return _page(request, name, context, status_code=status_code)
+
+
 def _piece(
     request: Request, name: str, context: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HTMLResponse:
@@ -104,12 +112,21 @@ def _error_page(request: Request, error: QaiError) -> HTMLResponse:
     return _page(request, "error.html", {"error": error}, status_code=error.status)
 
 
+def error_page(request: Request, error: QaiError) -> HTMLResponse:
+    """A QAI error as a page, for a browser that asked for one."""
+    return _error_page(request, error)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(
-    request: Request, db: DatabaseDep, settings: SettingsDep, cursor: str | None = None
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    cursor: str | None = None,
 ) -> HTMLResponse:
     try:
-        listed = await views.project_list(db, cursor)
+        listed = await views.project_list(db, cursor, principal.owner_filter)
     except QaiError as error:
         return _error_page(request, error)
     return _page(
@@ -128,9 +145,9 @@ async def home(
 
 @router.get("/ui/projects", response_class=HTMLResponse)
 async def project_items(
-    request: Request, db: DatabaseDep, cursor: str | None = None
+    request: Request, db: DatabaseDep, principal: PrincipalDep, cursor: str | None = None
 ) -> HTMLResponse:
-    listed = await views.project_list(db, cursor)
+    listed = await views.project_list(db, cursor, principal.owner_filter)
     return _piece(
         request,
         "_project_items.html",

@@ -41,8 +41,12 @@ class ProjectList:
     thumbnails: dict[str, str]
 
 
-async def project_list(database: Database, cursor: str | None) -> ProjectList:
-    page = await projects.list_projects(database, limit=PROJECTS_PER_PAGE, cursor=cursor)
+async def project_list(
+    database: Database, cursor: str | None, owner: str | None = None
+) -> ProjectList:
+    page = await projects.list_projects(
+        database, limit=PROJECTS_PER_PAGE, cursor=cursor, owner=owner
+    )
     thumbnails = await messages.thumbnails(database, [project.id for project in page.items])
     return ProjectList(page, thumbnails)
 
