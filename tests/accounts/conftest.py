@@ -12,7 +12,7 @@ import pytest
 from qai.accounts import service
 from qai.accounts.models import Role
 from qai.db import Database
-from qai.messages.models import Fragment, Message, MessageRole, MessageType
+from qai.messages.models import Fragment, Message, MessageRole, MessageType, Screenshot
 from qai.projects import service as projects
 from qai.settings import Settings, load_settings
 
@@ -80,6 +80,9 @@ async def make_project(database: Database, owner: Person | None) -> Objects:
         session.add(fragment)
         await session.flush()
         fragment_id = fragment.id
+        # A checked version has a screenshot: every read of the fragment has something to show.
+        session.add(Screenshot(fragment_id=fragment_id, png=b"\x89PNG\r\n\x1a\n"))
+        await session.flush()
     return Objects(project.id, first.id, fragment_id, first.id)
 
 

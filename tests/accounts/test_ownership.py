@@ -6,6 +6,7 @@ object by a parameter the mechanism does not know."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,11 +24,17 @@ PARAMETER = re.compile(r"\{([^}]+)\}")
 # Streams: answered as a stream for the owner (a 200 that does not end); only the refusal is
 # read here. The stream for the owner is tested in tests/api/test_live.py.
 STREAMS = ("/events",)
+# Path parameters that name no object: what a request for one of alice's objects puts there.
+NOT_OBJECTS = {"rest:path": "info/refs"}
+# tRPC names its objects in its input, not its path: tested on its own below.
+TRPC = "/api/trpc/{procedures}"
 
 
 def _walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
     for route in routes:
         if isinstance(route, APIRoute):
+            if prefix + route.path == TRPC:
+                continue
             for method in sorted(route.methods - {"HEAD"}):
                 yield method, prefix + route.path
         elif hasattr(route, "original_router"):  # FastAPI's included router
@@ -49,6 +56,8 @@ def with_ids(template: str, objects: Objects, owner: Person) -> str:
         name = match.group(1)
         if name in SELF_SCOPED_PARAMETERS:
             return str(getattr(owner, name))
+        if name in NOT_OBJECTS:
+            return NOT_OBJECTS[name]
         assert name in KIND_OF_PARAMETER, (
             f"{template}: the path parameter {{{name}}} is not one the ownership mechanism "
             f"checks ({', '.join(KIND_OF_PARAMETER)}); name it so, or teach "
@@ -173,3 +182,39 @@ async def test_admin_page_for_admins_only_with_people_usage_and_audit(
     )
     assert disabled.status_code == 303
     assert (await client.get("/api/projects", headers=alice.headers)).status_code == 401
+
+
+async def test_trpc_reaches_only_ones_own_projects(
+    client: httpx.AsyncClient, objects: Objects, alice: Person, bob: Person, admin: Person
+) -> None:
+    """The original's procedures with accounts: another member's project is the original's
+    answer for a missing one (NOT_FOUND, or an empty history), and lists are one's own."""
+
+    async def query(person: Person, procedure: str, value: dict[str, str]) -> httpx.Response:
+        return await client.get(
+            f"/api/trpc/{procedure}",
+            params={"input": json.dumps({"json": value})},
+            headers=person.headers,
+        )
+
+    project = {"id": objects.project_id}
+    refused = await query(bob, "projects.getOne", project)
+    assert refused.status_code == 404
+    assert refused.json()["error"]["json"]["data"]["code"] == "NOT_FOUND"
+    history = await query(bob, "messages.getMany", {"projectId": objects.project_id})
+    assert history.status_code == 200
+    assert history.json()["result"]["data"]["json"] == []
+    listed = await query(bob, "projects.getMany", {})
+    assert objects.project_id not in listed.text
+    for person in (alice, admin):
+        assert (await query(person, "projects.getOne", project)).status_code == 200
+        mine = await query(person, "messages.getMany", {"projectId": objects.project_id})
+        assert len(mine.json()["result"]["data"]["json"]) == 2
+    sent = await client.post(
+        "/api/trpc/messages.create",
+        json={"json": {"value": "make it blue", "projectId": objects.project_id}},
+        headers=bob.headers,
+    )
+    assert sent.status_code == 404, sent.text
+    after = await query(alice, "messages.getMany", {"projectId": objects.project_id})
+    assert len(after.json()["result"]["data"]["json"]) == 2  # nothing was added

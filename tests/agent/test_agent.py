@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 from dbos import DBOS
@@ -280,18 +281,18 @@ async def test_a_message_whose_enqueue_failed_is_answered_without_a_restart(
     worker = await start_worker(scripted(write({"index.html": PAGE}), summary("A page.")))
     db = worker.database
 
-    real_enqueue = worker.runs.enqueue
+    real_enqueue = worker.jobs.enqueue
     attempts: list[str] = []
 
-    async def enqueue_failing_once(project_id: str, message_id: str) -> None:
-        attempts.append(message_id)
+    async def enqueue_failing_once(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(kwargs["workflow_id"])
         if len(attempts) == 1:
             raise ConnectionError("the durable-run database is down")
-        await real_enqueue(project_id, message_id)
+        return await real_enqueue(*args, **kwargs)
 
-    # The enqueue after the commit fails (the dispatcher logs it); the message is saved, and
-    # the running worker must still give it its run, without a restart.
-    monkeypatch.setattr(worker.runs, "enqueue", enqueue_failing_once)
+    # The hand-off's enqueue after the commit fails (it logs it); the message is saved, and
+    # the running worker must still give it its run, without a restart (its repair does).
+    monkeypatch.setattr(worker.jobs, "enqueue", enqueue_failing_once)
     _, message_id = await create_project(db, "Build a page")
     answer = await wait_for_answer(db, message_id)
     assert answer.type is MessageType.RESULT

@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, false, func, select, tuple_
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
@@ -147,7 +157,7 @@ _NEWEST_SHOT = (
     .subquery()
 )
 _THUMBNAILS = select(_NEWEST_SHOT.c.project_id, _NEWEST_SHOT.c.fragment_id).where(
-    _NEWEST_SHOT.c.newest == 1
+    _NEWEST_SHOT.c.newest == literal_column("1")
 )
 _SCREENSHOT = select(Screenshot.png).where(Screenshot.fragment_id == bindparam("fragment_id"))
 _LATEST_FRAGMENT = (
@@ -226,7 +236,9 @@ class MessageReads:
         (one statement for any number of projects)."""
         if not project_ids:
             return {}
-        rows = await self.database.rows(_THUMBNAILS, {"project_ids": list(project_ids)})
+        # Through SQLAlchemy, not ``Database.rows``: the driver path knows no expanding IN.
+        async with self.database.read() as session:
+            rows = (await session.execute(_THUMBNAILS, {"project_ids": list(project_ids)})).all()
         return {str(row[0]): str(row[1]) for row in rows}
 
     async def latest_fragment(self, project_id: str) -> FragmentRow | None:
