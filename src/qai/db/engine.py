@@ -97,10 +97,11 @@ class Database:
         if self.reads is None:
             async with self.engine.connect() as connection:
                 return (await connection.execute(statement, params)).all()
-        sql, names = self.reads.sql(statement)
+        sql, names, own = self.reads.sql(statement)
         pool = await self.reads.pool()
         started = time.perf_counter()
-        rows: Sequence[Row] = await pool.fetch(sql, *[params[name] for name in names])
+        values = [params[name] if name in params else own[name] for name in names]
+        rows: Sequence[Row] = await pool.fetch(sql, *values)
         self.stats.statements += 1
         _note_duration(self, sql, time.perf_counter() - started)
         return rows
@@ -266,16 +267,18 @@ class DriverReads:
         self.size = size
         self._pool: Any = None
         self._lock = asyncio.Lock()
-        self._sql: dict[AnySelect, tuple[str, tuple[str, ...]]] = {}
+        self._sql: dict[AnySelect, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
-    def sql(self, statement: AnySelect) -> tuple[str, tuple[str, ...]]:
-        """The statement's SQL for asyncpg and its parameter names in order (compiled once)."""
+    def sql(self, statement: AnySelect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """The statement's SQL for asyncpg, its parameter names in order, and the values the
+        statement itself gives some of them (``.limit(1)``, ``column == 1``), compiled once."""
         found = self._sql.get(statement)
         if found is None:
             compiled = statement.compile(dialect=self.engine.dialect)
             if compiled._bind_processors:  # a parameter asyncpg could not take as it is
                 raise TypeError(f"parameters need processing: {compiled.string}")
-            found = (compiled.string, tuple(compiled.positiontup or ()))
+            own = {name: value for name, value in compiled.params.items() if value is not None}
+            found = (compiled.string, tuple(compiled.positiontup or ()), own)
             self._sql[statement] = found
         return found
 
