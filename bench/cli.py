@@ -259,6 +259,9 @@ def qai_env(
             "QAI_ACCESS_LOG": "true",
             "QAI_DATA_DIR": str(data_dir),
             "QAI_PORT": str(port),
+            # Runs are handed off when a commit (or, across processes, a NOTIFY) wakes the
+            # hand-off; its fallback poll would only add statements to the per-request count.
+            "QAI_HANDOFF_POLL_SECONDS": "30",
         }
         | (extra or {})
     )

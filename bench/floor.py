@@ -30,7 +30,11 @@ LIST_PROJECTS = (
 HISTORY = (
     'SELECT m.id, m.content, m.role::text, m.type::text, m."createdAt", m."updatedAt", '
     'm."projectId", f.id, f."messageId", f."sandboxUrl", f.title, f.files::text, f.summary, '
-    'f."createdAt", f."updatedAt" FROM "Message" m LEFT JOIN "Fragment" f ON f."messageId" = m.id '
+    'f."createdAt", f."updatedAt", v."check"::text, COALESCE(v.unfinished, false), '
+    "s.fragment_id IS NOT NULL "
+    'FROM "Message" m LEFT JOIN "Fragment" f ON f."messageId" = m.id '
+    "LEFT JOIN qai_version v ON v.fragment_id = f.id "
+    "LEFT JOIN qai_screenshot s ON s.fragment_id = f.id "
     'WHERE m."projectId" = $1 ORDER BY m."createdAt", m.id LIMIT $2'
 )
 PROJECT_EXISTS = 'SELECT 1 FROM "Project" WHERE id = $1'
@@ -82,6 +86,10 @@ def message_json(row: Any) -> dict[str, Any]:
             "summary": row[12],
             "createdAt": iso(row[13]),
             "updatedAt": iso(row[14]),
+            # QAI's own columns (its version table): the app check, the screenshot, unfinished.
+            "check": orjson.Fragment(row[15]) if row[15] else None,
+            "screenshotUrl": f"/api/fragments/{row[7]}/screenshot" if row[17] else None,
+            "unfinished": row[16],
         }
     return {
         "id": row[0],
