@@ -116,9 +116,12 @@ async def test_a_worker_killed_during_the_check_resumes_it(
     assert answer.type is MessageType.RESULT, answer.content
     async with db.read() as session:
         steps = (await runs.get_run(session, message_id)).steps
-    # The write ran once; the check, in flight at the kill, ran again and passed.
+    # The write ran once; the check, in flight at the kill, ran again and passed; each model
+    # turn was recorded once.
     assert [(s.kind, s.attempts, s.outcome and s.outcome.value) for s in steps] == [
+        ("model", 1, "ok"),
         ("write", 1, "ok"),
+        ("model", 1, "ok"),
         ("check", 2, "ok"),
     ]
     # No model turn was asked again.
