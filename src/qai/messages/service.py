@@ -33,8 +33,8 @@ from qai.messages.rules import check_prompt
 
 @dataclass(frozen=True)
 class FragmentDraft:
-    """What a run produced: the app's files and how to show them (``unfinished``: what a run
-    that ended in an ERROR had written)."""
+    """What a run produced: the app's files and how to show them (saved with an ERROR answer,
+    what a run that ended in an ERROR had written: its unfinished version)."""
 
     title: str
     sandbox_url: str
@@ -49,7 +49,6 @@ class FragmentDraft:
     origin: VersionOrigin = VersionOrigin.AGENT
     based_on_id: str | None = None
     author: str | None = None
-    unfinished: bool = False
 
 
 def _position(row: MessageRow) -> tuple[datetime, str]:

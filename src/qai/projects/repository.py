@@ -85,16 +85,20 @@ class ProjectRepository:
         self.session = session
 
     async def add(self, project: Project, *, template: str, owner: str | None = None) -> None:
-        """Insert the project and its options. On PostgreSQL one statement (the project's
-        INSERT as a CTE of its options' INSERT: the foreign key is checked at the statement's
-        end); the project object is then not in the session, its fields are set."""
-        if self.session.get_bind().dialect.name != "postgresql":
+        """Insert the project, its options and (with accounts) its owner. On PostgreSQL the
+        project and its options are one statement (the project's INSERT as a CTE of its
+        options' INSERT: the foreign key is checked at the statement's end); the project object
+        is then not in the session, its fields are set."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self._insert_with_options(project, template)
+        else:
             self.session.add(project)
             await self.session.flush()
             self.session.add(ProjectOptions(project_id=project.id, template=template))
-            if owner is not None:
-                self.session.add(ProjectOwner(project_id=project.id, user_id=owner))
-            return
+        if owner is not None:
+            self.session.add(ProjectOwner(project_id=project.id, user_id=owner))
+
+    async def _insert_with_options(self, project: Project, template: str) -> None:
         at = utcnow()
         project.id = project.id or new_id()
         project.created_at = project.updated_at = at
@@ -107,8 +111,6 @@ class ProjectRepository:
             insert(ProjectOptions).values(project_id=project.id, template=template).add_cte(row)
         )
         await self.session.execute(statement)
-        if owner is not None:
-            self.session.add(ProjectOwner(project_id=project.id, user_id=owner))
 
     async def get(self, project_id: str) -> ProjectRow | None:
         """The project as this transaction sees it (its own changes included)."""

@@ -67,6 +67,20 @@ _PENDING = (
 )
 
 
+def _queued(run_id: str, project_id: str, at: datetime) -> dict[str, object]:
+    """The columns of a new queued run for the USER message ``run_id``."""
+    return {
+        "id": run_id,
+        "project_id": project_id,
+        "message_id": run_id,
+        "status": RunStatus.QUEUED,
+        "created_at": at,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "turns": 0,
+    }
+
+
 class RunRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -75,17 +89,7 @@ class RunRepository:
         """Insert the queued run of a new USER message, not handed off yet (the outbox row):
         one plain INSERT, in the message's transaction."""
         await self.session.execute(
-            insert(Run).values(
-                id=run_id,
-                project_id=project_id,
-                message_id=run_id,
-                status=RunStatus.QUEUED,
-                created_at=at,
-                input_tokens=0,
-                output_tokens=0,
-                turns=0,
-                handed_off=False,
-            )
+            insert(Run).values(**_queued(run_id, project_id, at), handed_off=False)
         )
 
     async def pending(self, *, limit: int) -> list[tuple[str, str]]:
@@ -108,16 +112,7 @@ class RunRepository:
         """Insert a queued run for the message ``run_id``; None if it already has one."""
         statement = (
             upsert_into(self.session, Run)
-            .values(
-                id=run_id,
-                project_id=project_id,
-                message_id=run_id,
-                status=RunStatus.QUEUED,
-                created_at=at,
-                input_tokens=0,
-                output_tokens=0,
-                turns=0,
-            )
+            .values(**_queued(run_id, project_id, at))
             .on_conflict_do_nothing()
             .returning(Run)  # no row when the insert was skipped
         )

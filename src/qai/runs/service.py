@@ -80,9 +80,10 @@ def _message_payload(message: Message, *, unfinished: bool = False) -> Payload:
     return payload
 
 
-async def _publish_message(
+async def publish_message(
     session: AsyncSession, message: Message, *, unfinished: bool = False
 ) -> None:
+    """``message.created`` for a new ASSISTANT message (a run's answer, a restore, an edit)."""
     payload = _message_payload(message, unfinished=unfinished)
     await live.publish(session, message.project_id, "message.created", payload)
 
@@ -96,7 +97,7 @@ async def _add_if_absent(session: AsyncSession, run_id: str, project_id: str) ->
         return False
     message = await MessageRepository(session).get(run_id)
     if message is not None:
-        await _publish_message(session, message)
+        await publish_message(session, message)
     await _publish_run(session, run)
     return True
 
@@ -256,7 +257,7 @@ async def save_answer(session: AsyncSession, run_id: str, outcome: Outcome) -> M
     )
     if finished is None:
         raise AlreadyAnswered()
-    await _publish_message(
+    await publish_message(
         session, message, unfinished=isinstance(outcome, Failure) and outcome.fragment is not None
     )
     await _publish_run(session, finished)

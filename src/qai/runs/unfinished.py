@@ -63,5 +63,4 @@ def unfinished_draft(
         files=kept.files,
         summary=None,
         id=fragment_id,
-        unfinished=True,
     )

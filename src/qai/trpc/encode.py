@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from qai.common.schemas import iso_utc
-from qai.messages.encode import fragment_json
+from qai.messages.encode import message_json
 from qai.messages.models import Message
 from qai.messages.repository import MessageRow
 from qai.projects.repository import ProjectRow
@@ -44,22 +44,10 @@ def history(rows: list[MessageRow]) -> Annotated:
     items = []
     values: dict[str, list[str]] = {}
     for index, row in enumerate(rows):
-        fragment = row.fragment
-        items.append(
-            {
-                "id": row.id,
-                "content": row.content,
-                "role": row.role,
-                "type": row.type,
-                "createdAt": iso_utc(row.created_at),
-                "updatedAt": iso_utc(row.updated_at),
-                "projectId": row.project_id,
-                "fragment": fragment_json(fragment) if fragment is not None else None,
-            }
-        )
+        items.append(message_json(row))
         values[f"{index}.createdAt"] = _DATES
         values[f"{index}.updatedAt"] = _DATES
-        if fragment is not None:
+        if row.fragment is not None:
             values[f"{index}.fragment.createdAt"] = _DATES
             values[f"{index}.fragment.updatedAt"] = _DATES
     return Annotated(items, values)

@@ -15,18 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.db import Database, new_id
 from qai.errors import BadRequest, FragmentNotFound, ProjectNotFound
-from qai.live import service as live
 from qai.messages import service as messages
 from qai.messages.limits import FragmentFiles, FragmentLimits, left_out_note
 from qai.messages.models import Message, VersionOrigin
 from qai.messages.repository import FragmentRow, MessageReads, MessageRow
-from qai.messages.schemas import MessageOut
 from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.models import Project
 from qai.projects.previews import ORIGINAL_TEMPLATE
 from qai.projects.repository import ProjectReads, ProjectRepository, ProjectRow
 from qai.projects.rules import NAME_MAX
+from qai.runs import service as runs
 from qai.sandbox import SandboxPathError, get_template
 from qai.sandbox.local.files import relative_path
 from qai.versions.bundle import app_files
@@ -89,16 +88,6 @@ async def numbers_of(
     return {row.fragment_id: row for row in rows}
 
 
-async def _publish(session: AsyncSession, message: Message) -> None:
-    """``message.created``, as a run's answer sends it: the fragment without its files."""
-    payload = MessageOut.model_validate(message).model_dump(
-        mode="json", exclude={"fragment": {"files"}}
-    )
-    if payload.get("fragment") is not None:
-        payload["fragment"] |= {"files": {}, "filesOmitted": True}
-    await live.publish(session, message.project_id, "message.created", payload)
-
-
 async def _add_version(
     session: AsyncSession,
     project_id: str,
@@ -130,7 +119,7 @@ async def _add_version(
     message = await messages.save_assistant_result(session, project_id, content, draft)
     repository = VersionRepository(session)
     await ProjectRepository(session).touch(project_id)
-    await _publish(session, message)
+    await runs.publish_message(session, message)
     version = await repository.one(project_id, fragment_id)
     assert version is not None  # written in this very transaction
     return message, version
