@@ -22,6 +22,7 @@ import httpx
 from qai.errors import CODE_BY_STATUS, QaiError
 from qai.messages.schemas import FragmentOut, MessageOut, MessagePage
 from qai.projects.schemas import ProjectOut, ProjectPage
+from qai.versions.schemas import MessageWithVersion, VersionPage
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 T = TypeVar("T")
@@ -129,17 +130,38 @@ class _Calls:
         )
 
     @staticmethod
-    def send_message(project_id: str, value: str) -> _Call[MessageOut]:
+    def send_message(project_id: str, value: str, fragment_id: str | None) -> _Call[MessageOut]:
         return _Call(
             "POST",
             f"/api/projects/{project_id}/messages",
             MessageOut.model_validate,
-            json={"value": value},
+            json=_without_none({"value": value, "fragmentId": fragment_id}),
         )
 
     @staticmethod
     def get_fragment(fragment_id: str) -> _Call[FragmentOut]:
         return _Call("GET", f"/api/fragments/{fragment_id}", FragmentOut.model_validate)
+
+    @staticmethod
+    def list_versions(project_id: str, limit: int, after: int) -> _Call[VersionPage]:
+        params = {"limit": limit, "after": after}
+        return _Call(
+            "GET", f"/api/projects/{project_id}/versions", VersionPage.model_validate, params
+        )
+
+    @staticmethod
+    def restore(fragment_id: str) -> _Call[MessageWithVersion]:
+        path = f"/api/fragments/{fragment_id}/restore"
+        return _Call("POST", path, MessageWithVersion.model_validate)
+
+    @staticmethod
+    def edit(fragment_id: str, files: dict[str, str | None]) -> _Call[MessageWithVersion]:
+        path = f"/api/fragments/{fragment_id}/edit"
+        return _Call("POST", path, MessageWithVersion.model_validate, json={"files": files})
+
+    @staticmethod
+    def fork(fragment_id: str) -> _Call[ProjectOut]:
+        return _Call("POST", f"/api/fragments/{fragment_id}/fork", ProjectOut.model_validate)
 
 
 def _base_url(url: str | None) -> str:
@@ -205,11 +227,29 @@ class Client:
     ) -> MessagePage:
         return self._send(_Calls.list_messages(project_id, limit, cursor, before, latest))
 
-    def send_message(self, project_id: str, value: str) -> MessageOut:
-        return self._send(_Calls.send_message(project_id, value))
+    def send_message(
+        self, project_id: str, value: str, fragment_id: str | None = None
+    ) -> MessageOut:
+        """Send a follow-up; with ``fragment_id`` the agent builds on that version."""
+        return self._send(_Calls.send_message(project_id, value, fragment_id))
 
     def get_fragment(self, fragment_id: str) -> FragmentOut:
         return self._send(_Calls.get_fragment(fragment_id))
+
+    def list_versions(self, project_id: str, limit: int = 100, after: int = 0) -> VersionPage:
+        return self._send(_Calls.list_versions(project_id, limit, after))
+
+    def restore(self, fragment_id: str) -> MessageWithVersion:
+        """A new version with that version's files."""
+        return self._send(_Calls.restore(fragment_id))
+
+    def edit(self, fragment_id: str, files: dict[str, str | None]) -> MessageWithVersion:
+        """A new version: that version's files with ``files`` changed (None deletes one)."""
+        return self._send(_Calls.edit(fragment_id, files))
+
+    def fork(self, fragment_id: str) -> ProjectOut:
+        """A new project whose first version is that version's files."""
+        return self._send(_Calls.fork(fragment_id))
 
 
 class AsyncClient:
@@ -266,11 +306,25 @@ class AsyncClient:
     ) -> MessagePage:
         return await self._send(_Calls.list_messages(project_id, limit, cursor, before, latest))
 
-    async def send_message(self, project_id: str, value: str) -> MessageOut:
-        return await self._send(_Calls.send_message(project_id, value))
+    async def send_message(
+        self, project_id: str, value: str, fragment_id: str | None = None
+    ) -> MessageOut:
+        return await self._send(_Calls.send_message(project_id, value, fragment_id))
 
     async def get_fragment(self, fragment_id: str) -> FragmentOut:
         return await self._send(_Calls.get_fragment(fragment_id))
+
+    async def list_versions(self, project_id: str, limit: int = 100, after: int = 0) -> VersionPage:
+        return await self._send(_Calls.list_versions(project_id, limit, after))
+
+    async def restore(self, fragment_id: str) -> MessageWithVersion:
+        return await self._send(_Calls.restore(fragment_id))
+
+    async def edit(self, fragment_id: str, files: dict[str, str | None]) -> MessageWithVersion:
+        return await self._send(_Calls.edit(fragment_id, files))
+
+    async def fork(self, fragment_id: str) -> ProjectOut:
+        return await self._send(_Calls.fork(fragment_id))
 
 
 __all__ = ["ApiError", "AsyncClient", "Client", "ConnectionFailed"]

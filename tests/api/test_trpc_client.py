@@ -124,6 +124,10 @@ async def test_the_original_client_works_against_qai(
     [fragment] = [m["fragment"] for m in seen["fragmentHistory"] if m["fragment"] is not None]
     assert fragment["files"] == {"index.html": "<h1>Board</h1>"}
     assert fragment["title"] == "Board"
+    # The original's fragment, field for field (QAI's own fields are its JSON API's).
+    assert set(fragment) == {
+        *("id", "messageId", "sandboxUrl", "title", "files", "summary", "createdAt", "updatedAt")
+    }
     assert seen["fragmentDates"] is True
 
     # Two queries in one request, as httpBatchLink batches them.

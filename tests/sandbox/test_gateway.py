@@ -140,6 +140,23 @@ async def test_web_preview_on_its_own_origin(
         assert gw.resolver.calls == []  # a running sandbox needs no lookup
 
 
+async def test_a_file_rewritten_within_the_same_second_is_served_new(
+    manager: LocalSandboxManager, site: LocalSandbox
+) -> None:
+    """An agent rewrites a file right after the browser loaded it: HTTP dates have whole
+    seconds, so the browser's If-Modified-Since would get a 304 for the old copy."""
+    async with serve_gateway(manager) as gw, httpx.AsyncClient(base_url=gw.base_url) as client:
+        first = await client.get("/", headers={"host": gw.host("site")})
+        assert first.text == "<h1>site</h1>"
+        await site.write_files({"index.html": "<h1>rewritten</h1>"})
+        again = await client.get(
+            "/",
+            headers={"host": gw.host("site"), "if-modified-since": first.headers["last-modified"]},
+        )
+        assert again.status_code == 200
+        assert again.text == "<h1>rewritten</h1>"
+
+
 async def test_server_started_in_the_sandbox_passes_through(
     manager: LocalSandboxManager, site: LocalSandbox
 ) -> None:

@@ -125,19 +125,28 @@ def test_build_from_home_watch_it_live_then_follow_up(page: Page, qai: LiveServe
     expect(card).to_have_class(re.compile(r"\bselected\b"))
     expect(activity).to_be_hidden()
     expect(page.locator(".message.assistant .prose")).to_contain_text("kanban")
-    first_url = page.get_by_label("Preview address").input_value()
-    assert re.fullmatch(rf"http://[0-9a-f-]+\.preview\.localhost:{qai.port}", first_url)
-    expect(page.locator(".preview-frame")).to_have_attribute("src", first_url)
+    # The newest version shows at the project's own address, which follows the project.
+    project_id = page.url.rsplit("/", 1)[1]
+    app_url = f"http://{project_id}.preview.localhost:{qai.port}"
+    expect(page.get_by_label("Preview address")).to_have_value(app_url)
+    expect(page.locator(".preview-frame")).to_have_attribute("src", app_url)
     preview = page.frame_locator(".preview-frame")
     expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
-    frame = next(f for f in page.frames if f.url.startswith(first_url))
+    frame = next(f for f in page.frames if f.url.startswith(app_url))
+    # The app's own saved data, at its own address (a tab of its own: this browser keeps no
+    # storage for frames of other sites).
+    app_tab = page.context.new_page()
+    app_tab.goto(app_url)
+    expect(app_tab.get_by_role("heading", name="Kanban from QAI")).to_be_visible()
+    app_tab.evaluate("localStorage.setItem('qai-test', 'kept')")
+    page.bring_to_front()
     frame.evaluate("window.qaiMark = 1")
     page.get_by_role("button", name="Refresh the preview").click()
     wait_until(lambda: frame.evaluate("window.qaiMark") is None)  # the preview loaded again
     expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Copy URL").click()
     expect(page.get_by_text("Preview URL copied to the clipboard")).to_be_visible()
-    assert page.evaluate("navigator.clipboard.readText()") == first_url
+    assert page.evaluate("navigator.clipboard.readText()") == app_url
 
     # The code: a tree, a breadcrumb, highlighted content, a copy button.
     page.get_by_role("tab", name="Code").click()
@@ -174,15 +183,25 @@ def test_build_from_home_watch_it_live_then_follow_up(page: Page, qai: LiveServe
     expect(card.nth(0)).not_to_have_class(re.compile(r"\bselected\b"))
     expect(page.locator("#panel-code .code-content")).to_contain_text("Green kanban from QAI")
     page.get_by_role("tab", name="Preview").click()
-    expect(page.get_by_label("Preview address")).not_to_have_value(first_url)
+    # The same address now serves the new version, and the app's saved data is still there.
+    expect(page.get_by_label("Preview address")).to_have_value(app_url)
     expect(preview.get_by_role("heading", name="Green kanban from QAI")).to_be_visible(
         timeout=60_000
     )
+    app_tab.reload()
+    expect(app_tab.get_by_role("heading", name="Green kanban from QAI")).to_be_visible()
+    assert app_tab.evaluate("localStorage.getItem('qai-test')") == "kept"
+    app_tab.close()
+    page.bring_to_front()
 
-    # The first fragment can be selected again.
+    # The first fragment can be selected again: at its own version's address.
     card.nth(0).click()
     expect(card.nth(0)).to_have_class(re.compile(r"\bselected\b"))
-    expect(page.get_by_label("Preview address")).to_have_value(first_url)
+    first_id = card.nth(0).get_attribute("data-fragment-id")
+    expect(page.get_by_label("Preview address")).to_have_value(
+        f"http://{first_id}.preview.localhost:{qai.port}"
+    )
+    expect(page.locator("[data-app-url]")).to_have_attribute("href", app_url)
     expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
     assert page.evaluate("window.qaiNoReload") is True
 
@@ -197,11 +216,16 @@ def test_live_preview_during_a_run_then_stop_keeps_the_files_and_the_activity(
     expect(activity.get_by_text("Writing index.html and 2 more files")).to_be_visible()
     expect(activity.get_by_text("Asking the model (turn 2)")).to_be_visible()
     expect(activity.locator("[data-activity-stats]")).to_contain_text("2 model turns")
+    # The live preview is the project's own address: it serves the run's sandbox while the run
+    # builds (the project has no version yet), then the versions, on one origin.
+    app_host = f"{project_id}.preview.localhost:{qai.port}"
     live = page.locator("[data-live-frame]")
-    expect(live).to_have_attribute("src", re.compile(r"^http://[0-9a-f-]+\.preview\.localhost:"))
+    expect(live).to_have_attribute("src", f"http://{app_host}")
     expect(page.get_by_role("heading", name="Live: the app as the agent builds it")).to_be_visible()
     preview = page.frame_locator("[data-live-frame]")
     expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
+    served = httpx.get(f"{qai.url}/", headers={"Host": app_host}, timeout=30)
+    assert "Kanban from QAI" in served.text
 
     stop = activity.get_by_role("button", name="Stop")
     started = time.monotonic()

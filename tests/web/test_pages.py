@@ -124,10 +124,11 @@ async def test_project_page_renders_the_conversation_and_the_newest_fragment(
     database: Database,
 ) -> None:
     project = await make_project(database, "Build a kanban board")
-    await answer(database, project.id, "First **version**.", title="Kanban Board")
+    first = await answer(database, project.id, "First **version**.", title="Kanban Board")
     await ask(database, project.id, "Make it purple")
     newest = await answer(database, project.id, "Purple now.", title="Purple Kanban")
     assert newest.fragment is not None
+    assert first.fragment is not None
     page = (await client.get(f"/projects/{project.id}")).text
     assert f"<title>{project.name} · QAI</title>" in page
     assert '<div class="bubble">Build a kanban board</div>' in page
@@ -135,9 +136,14 @@ async def test_project_page_renders_the_conversation_and_the_newest_fragment(
     # The newest fragment is selected: highlighted in the list and shown on the right.
     selected = re.findall(r'class="fragment-card selected"\s+href="\?fragment=([^"]+)"', page)
     assert selected == [newest.fragment.id]
-    assert 'src="http://fragment.preview.localhost:8000"' in page
+    # At the project's own address, which follows the newest version.
+    assert f'src="http://{project.id}.preview.localhost:8000"' in page
     assert 'sandbox="allow-scripts' in page
     assert '<h2 class="workspace-title">Purple Kanban</h2>' in page
+    # An older version is shown at its own address (its sandboxUrl).
+    older = (await client.get(f"/projects/{project.id}?fragment={first.fragment.id}")).text
+    assert 'src="http://fragment.preview.localhost:8000"' in older
+    assert f'href="http://{project.id}.preview.localhost:8000"' in older  # the App address
     # The Code tab opens the app's main file, highlighted.
     assert 'data-code-file="index.html"' in page
     assert '<div class="hl">' in page

@@ -76,9 +76,11 @@ def test_edit_a_file_by_hand_and_save_a_new_version(
     expect(cards).to_have_count(1)
     expect(cards.first).to_contain_text("v1")
     expect(cards.first).to_contain_text("by the agent")
-    expect(page.locator("[data-app-url]")).to_have_attribute(
-        "href", f"http://{project_id}.preview.localhost:{qai.port}"
+    # The newest version is previewed at the project's own address.
+    expect(page.locator(".preview-frame")).to_have_attribute(
+        "src", f"http://{project_id}.preview.localhost:{qai.port}"
     )
+    expect(page.locator("[data-app-url]")).to_have_count(0)
     code = page.locator("#panel-code")
     expect(code.locator("[data-clone-command]")).to_have_value(
         f"git clone {qai.url}/projects/{project_id}.git"
@@ -111,6 +113,12 @@ def test_restore_an_older_version(page: Page, qai: LiveServer, project: tuple[st
     expect(page.locator("#panel-code .code-content")).to_contain_text("Version two")
     cards.nth(0).click()
     expect(page.locator("[data-workspace-version]")).to_have_text("v1")
+    # An older version is previewed at its own address (v1's stored sandboxUrl, as seeded);
+    # the project's is a link beside it.
+    expect(page.locator(".preview-frame")).to_have_attribute("src", "http://x")
+    expect(page.locator("[data-app-url]")).to_have_attribute(
+        "href", f"http://{project_id}.preview.localhost:{qai.port}"
+    )
     page.get_by_role("button", name="Restore").click()
 
     expect(cards).to_have_count(3)

@@ -33,6 +33,7 @@ from qai.messages.router import router as messages_router
 from qai.projects.previews import fragment_previews, project_previews
 from qai.projects.router import HOT_READS
 from qai.projects.router import router as projects_router
+from qai.runs.live_preview import live_previews
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
 from qai.trpc import router as trpc
@@ -122,7 +123,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         gateway=PreviewGateway(
             ctx.sandboxes,
             fragment_previews(ctx.database),
-            alias=project_previews(ctx.database),
+            alias=live_previews(ctx.database, ctx.sandboxes, project_previews(ctx.database)),
         ),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

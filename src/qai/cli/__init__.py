@@ -1,4 +1,4 @@
-"""The `qai` command: serve, worker, db, sandbox, projects, messages."""
+"""The `qai` command: serve, worker, db, sandbox, projects, messages, versions, users, tokens."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from qai.cli.projects import messages_app, projects_app
 from qai.cli.serve import serve
 from qai.cli.settings import show_settings
 from qai.cli.users import tokens_app, users_app
+from qai.cli.versions import versions_app
 
 app = typer.Typer(
     name="qai",
@@ -21,6 +22,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(projects_app, name="projects")
 app.add_typer(messages_app, name="messages")
+app.add_typer(versions_app, name="versions")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command()(serve)

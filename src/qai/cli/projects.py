@@ -160,12 +160,16 @@ def list_messages(
 def send_message(
     project_id: str = typer.Argument(..., help="The project's id."),
     prompt: str = typer.Argument(..., help="What to change (1..1000 characters)."),
+    from_version: str | None = typer.Option(
+        None, "--from-version", help="A version's fragment id: the agent builds on it."
+    ),
     url: str | None = UrlOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Send a message to a project's agent; a run starts."""
+    """Send a message to a project's agent; a run starts (from the newest version, or the one
+    given)."""
     with Client(url) as client:
-        message = client.send_message(project_id, prompt)
+        message = client.send_message(project_id, prompt, fragment_id=from_version)
     if as_json:
         print_json(message)
     else:

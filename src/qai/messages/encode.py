@@ -20,8 +20,10 @@ def _files(stored: str) -> orjson.Fragment | dict[str, str]:
     return orjson.Fragment(stored) if stored.startswith("{") else {}
 
 
-def fragment_json(row: FragmentRow) -> dict[str, Any]:
-    return {
+def fragment_json(row: FragmentRow, *, qai_fields: bool = True) -> dict[str, Any]:
+    """The fragment as the API answers it; without ``qai_fields``, the original's fields only
+    (as its tRPC procedures answered)."""
+    original = {
         "id": row.id,
         "messageId": row.message_id,
         "sandboxUrl": row.sandbox_url,
@@ -30,6 +32,11 @@ def fragment_json(row: FragmentRow) -> dict[str, Any]:
         "summary": row.summary,
         "createdAt": iso_utc(row.created_at),
         "updatedAt": iso_utc(row.updated_at),
+    }
+    if not qai_fields:
+        return original
+    return {
+        **original,
         "check": orjson.Fragment(row.check_json) if row.check_json else None,
         "screenshotUrl": screenshot_url(row.id) if row.has_screenshot else None,
         "unfinished": bool(row.unfinished),
@@ -40,7 +47,8 @@ def screenshot_url(fragment_id: str) -> str:
     return f"/api/fragments/{fragment_id}/screenshot"
 
 
-def message_json(row: MessageRow) -> dict[str, Any]:
+def message_json(row: MessageRow, *, qai_fields: bool = True) -> dict[str, Any]:
+    fragment = row.fragment
     return {
         "id": row.id,
         "content": row.content,
@@ -49,7 +57,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "createdAt": iso_utc(row.created_at),
         "updatedAt": iso_utc(row.updated_at),
         "projectId": row.project_id,
-        "fragment": fragment_json(row.fragment) if row.fragment is not None else None,
+        "fragment": None if fragment is None else fragment_json(fragment, qai_fields=qai_fields),
     }
 
 

@@ -31,16 +31,21 @@ _NEWEST_FRAGMENT = (
 )
 
 
+async def newest_version(database: Database, project_id: str) -> str | None:
+    """The id of the project's newest fragment (the version its own address serves)."""
+    rows = await database.rows(_NEWEST_FRAGMENT, {"project_id": project_id})
+    return str(rows[0][0]) if rows else None
+
+
 def project_previews(database: Database) -> Alias:
     """The preview gateway's aliases: a project's id names its newest version's preview, so
     ``http://<project-id>.preview.localhost:<port>`` follows the project (the app's saved data,
     kept per origin, survives new versions)."""
 
-    async def newest_version(name: str) -> str | None:
-        rows = await database.rows(_NEWEST_FRAGMENT, {"project_id": name})
-        return str(rows[0][0]) if rows else None
+    async def newest(name: str) -> str | None:
+        return await newest_version(database, name)
 
-    return newest_version
+    return newest
 
 
 def fragment_previews(database: Database) -> Resolve:

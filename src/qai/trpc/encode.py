@@ -44,7 +44,7 @@ def history(rows: list[MessageRow]) -> Annotated:
     items = []
     values: dict[str, list[str]] = {}
     for index, row in enumerate(rows):
-        items.append(message_json(row))
+        items.append(message_json(row, qai_fields=False))  # the original's fields
         values[f"{index}.createdAt"] = _DATES
         values[f"{index}.updatedAt"] = _DATES
         if row.fragment is not None:

@@ -51,9 +51,7 @@ def commit_specs(versions: list[VersionFiles]) -> list[CommitSpec]:
     return [
         CommitSpec(
             files=version.files(),
-            author=f"{version.row.author} <{version.row.author}@qai>"
-            if version.row.author
-            else QAI_AUTHOR,
+            author=version.row.author or QAI_AUTHOR,
             message=commit_message(version),
             at=version.row.created_at,
         )

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from qai.common.deps import DatabaseDep, SettingsDep, context_of
 from qai.common.ids import ProjectId, check_project_id
 from qai.common.openapi import errors
+from qai.common.principal import Principal, PrincipalDep
 from qai.common.responses import json_response
 from qai.errors import BadRequest, NotFound
 from qai.messages.limits import FragmentLimits
@@ -44,6 +45,15 @@ def preview_url_of(request: Request) -> service.PreviewUrl:
 
 
 PreviewUrlDep = Annotated[service.PreviewUrl, Depends(preview_url_of)]
+
+
+def _author(principal: Principal) -> str | None:
+    """Who a restore, edit or fork is by: the signed-in person as git names one,
+    ``Name <email>`` (None without accounts)."""
+    if principal.user_id is None:
+        return None
+    name = " ".join(principal.display_name.replace("<", " ").replace(">", " ").split())
+    return f"{name or principal.email} <{principal.email}>"
 
 
 def _limits(settings: Settings) -> FragmentLimits:
@@ -89,9 +99,13 @@ async def get_version(fragment_id: FragmentId, db: DatabaseDep) -> Response:
     response_model=MessageWithVersion,
     responses=errors(404),
 )
-async def restore(fragment_id: FragmentId, db: DatabaseDep, preview_url: PreviewUrlDep) -> Response:
+async def restore(
+    fragment_id: FragmentId, db: DatabaseDep, preview_url: PreviewUrlDep, principal: PrincipalDep
+) -> Response:
     async with db.session() as session:
-        message, version = await service.restore(session, db, fragment_id, preview_url=preview_url)
+        message, version = await service.restore(
+            session, db, fragment_id, preview_url=preview_url, author=_author(principal)
+        )
     return json_response(message_with_version_json(message, version), status.HTTP_201_CREATED)
 
 
@@ -108,10 +122,17 @@ async def edit(
     db: DatabaseDep,
     settings: SettingsDep,
     preview_url: PreviewUrlDep,
+    principal: PrincipalDep,
 ) -> Response:
     async with db.session() as session:
         message, version = await service.edit(
-            session, db, fragment_id, body.files, limits=_limits(settings), preview_url=preview_url
+            session,
+            db,
+            fragment_id,
+            body.files,
+            limits=_limits(settings),
+            preview_url=preview_url,
+            author=_author(principal),
         )
     return json_response(message_with_version_json(message, version), status.HTTP_201_CREATED)
 
@@ -123,9 +144,18 @@ async def edit(
     response_model=ProjectOut,
     responses=errors(404),
 )
-async def fork(fragment_id: FragmentId, db: DatabaseDep, preview_url: PreviewUrlDep) -> Response:
+async def fork(
+    fragment_id: FragmentId, db: DatabaseDep, preview_url: PreviewUrlDep, principal: PrincipalDep
+) -> Response:
     async with db.session() as session:
-        project = await service.fork(session, db, fragment_id, preview_url=preview_url)
+        project = await service.fork(
+            session,
+            db,
+            fragment_id,
+            preview_url=preview_url,
+            author=_author(principal),
+            owner=principal.user_id,
+        )
     return json_response(project_json(project), status.HTTP_201_CREATED)
 
 

@@ -230,8 +230,10 @@ async def fork(
     *,
     preview_url: PreviewUrl,
     author: str | None = None,
+    owner: str | None = None,
 ) -> ProjectRow:
-    """A new project (same template) whose first version is ``fragment_id``'s files."""
+    """A new project (same template, belonging to the user ``owner`` when given) whose first
+    version is ``fragment_id``'s files."""
     source = await _locate(database, fragment_id)
     repository = ProjectRepository(session)
     original = await repository.get(source.version.project_id)
@@ -240,7 +242,7 @@ async def fork(
     suffix = " (fork)"
     project = Project(name=original.name[: NAME_MAX - len(suffix)] + suffix)
     template = original.template or ORIGINAL_TEMPLATE
-    await repository.add(project, template=template)
+    await repository.add(project, template=template, owner=owner)
     await session.flush()
     await _add_version(
         session,

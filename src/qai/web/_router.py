@@ -234,7 +234,9 @@ async def diff_piece(
 async def live_preview_piece(request: Request, run_id: str, db: DatabaseDep) -> HTMLResponse:
     """The Preview tab while a run builds: its sandbox's own preview, which reloads itself."""
     run = await views.live_run(db, run_id)
-    return _piece(request, "_live_preview.html", {"run": run})
+    # The project's own address serves the run's sandbox while it builds (then its versions).
+    app_url = _preview_url(request)(run.project_id) if run.preview_url else None
+    return _piece(request, "_live_preview.html", {"run": run, "app_url": app_url})
 
 
 @router.get("/ui/fragments/{fragment_id}/file", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from qai.messages import service as messages
 from qai.messages.repository import FragmentRow, MessageRow
 from qai.messages.rules import MessageRole
 from qai.projects import service as projects
+from qai.projects.previews import newest_version
 from qai.projects.repository import ProjectRow
 from qai.runs import service as runs
 from qai.runs.models import Run, RunStep
@@ -102,6 +103,9 @@ class Workspace:
     file: CodeFile | None
     version: VersionRow | None = None
     app_url: str | None = None  # the project's own preview address: always its newest version
+    # What the Preview tab shows: the project's address for its newest version (the app's saved
+    # data stays), the version's own address for an older one.
+    frame_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ def workspace(
     path: str | None = None,
     version: VersionRow | None = None,
     app_url: str | None = None,
+    frame_url: str | None = None,
 ) -> Workspace:
     files = fragment.files()
     return Workspace(
@@ -145,6 +150,7 @@ def workspace(
         file=code_file(files, path),
         version=version,
         app_url=app_url,
+        frame_url=frame_url or fragment.sandbox_url,
     )
 
 
@@ -162,7 +168,9 @@ async def workspace_of(
     own preview address."""
     version = await versions.get_version(database, fragment.id)
     app_url = preview_url(version.project_id) if preview_url is not None else None
-    return await asyncio.to_thread(workspace, fragment, path, version, app_url)
+    newest = await newest_version(database, version.project_id) if app_url else None
+    frame_url = app_url if newest == fragment.id else fragment.sandbox_url
+    return await asyncio.to_thread(workspace, fragment, path, version, app_url, frame_url)
 
 
 async def project_page(

@@ -37,6 +37,11 @@ HOP_BY_HOP = frozenset(
 )
 # The ASGI server sends its own.
 _SERVER_OWN = frozenset({b"date", b"server"})
+# Never passed to an app's server: a file written in the same second as the copy a browser
+# holds has the same Last-Modified (HTTP dates have whole seconds), so a dev server such as
+# Python's http.server would answer 304 and the browser would show the old file. Content-based
+# validators (If-None-Match, ETags) pass through.
+_STALE_VALIDATORS = frozenset({b"if-modified-since"})
 _WS_OWN = frozenset({b"host", b"origin", b"user-agent", b"sec-websocket-protocol"})
 MAX_WS_MESSAGE = 16 * 1024 * 1024
 
@@ -64,7 +69,10 @@ def _request_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     headers = [
         (k, v)
         for k, v in raw
-        if k not in HOP_BY_HOP and k not in named and not k.startswith(b"x-forwarded-")
+        if k not in HOP_BY_HOP
+        and k not in named
+        and k not in _STALE_VALIDATORS
+        and not k.startswith(b"x-forwarded-")
     ]
     if not any(k == b"content-length" for k, _ in headers) and any(
         k == b"transfer-encoding" for k, _ in raw
