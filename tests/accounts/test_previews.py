@@ -9,7 +9,7 @@ import asyncio
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -202,6 +202,20 @@ def served(
             drop_pg_database(pg_name)
 
 
+@pytest.fixture
+def new_browser(served: Served) -> Iterator[Callable[[], Browser]]:
+    """Browsers on the served server, closed at the end of the test."""
+    made: list[Browser] = []
+
+    def new() -> Browser:
+        made.append(Browser(served))
+        return made[-1]
+
+    yield new
+    for browser in made:
+        browser.qai.close()
+
+
 def websocket_status(port: int, host: str, cookie: str | None = None) -> str:
     """The status line a websocket handshake for ``host`` is answered with."""
     lines = [
@@ -218,8 +232,10 @@ def websocket_status(port: int, host: str, cookie: str | None = None) -> str:
         return sock.recv(256).decode("latin-1").split("\r\n")[0]
 
 
-def test_without_its_cookie_a_preview_sends_the_browser_to_sign_in(served: Served) -> None:
-    browser = Browser(served)
+def test_without_its_cookie_a_preview_sends_the_browser_to_sign_in(
+    served: Served, new_browser: Callable[[], Browser]
+) -> None:
+    browser = new_browser()
     host = served.preview_host(served.fragment_id)
     entry = browser.entry(host, "/app.js?x=1")
     # QAI's /preview-auth needs the session: the sign-in page first, then back.
@@ -238,9 +254,9 @@ def test_without_its_cookie_a_preview_sends_the_browser_to_sign_in(served: Serve
 
 
 def test_the_owner_sees_the_preview_after_the_ticket_and_its_cookie_opens_that_origin_only(
-    served: Served,
+    served: Served, new_browser: Callable[[], Browser]
 ) -> None:
-    browser = Browser(served)
+    browser = new_browser()
     browser.sign_in(ALICE)
     host = served.preview_host(served.fragment_id)
     page = browser.open(host, "/")
@@ -265,7 +281,7 @@ def test_the_owner_sees_the_preview_after_the_ticket_and_its_cookie_opens_that_o
     assert "Alice's stored app" in aliased.text
     # In a frame (the project page's), the cookie is one a browser keeps for a frame of
     # another site: SameSite=None, Secure (*.localhost is a secure context), Partitioned.
-    framed = Browser(served)
+    framed = new_browser()
     framed.sign_in(ALICE)
     assert "Alice's stored app" in framed.open(host, "/", frame=True).text
     cookie = framed.set_cookie.lower()
@@ -274,9 +290,11 @@ def test_the_owner_sees_the_preview_after_the_ticket_and_its_cookie_opens_that_o
     assert "partitioned" in cookie
 
 
-def test_another_member_gets_a_404_and_an_admin_gets_in(served: Served) -> None:
+def test_another_member_gets_a_404_and_an_admin_gets_in(
+    served: Served, new_browser: Callable[[], Browser]
+) -> None:
     host = served.preview_host(served.fragment_id)
-    bob = Browser(served)
+    bob = new_browser()
     bob.sign_in(BOB)
     for name in (served.fragment_id, served.project_id):
         refused = bob.qai.get(bob.entry(served.preview_host(name)))
@@ -286,7 +304,7 @@ def test_another_member_gets_a_404_and_an_admin_gets_in(served: Served) -> None:
     wrong = bob.qai.get("/preview-auth", params={"to": "https://example.com/"})
     assert wrong.status_code == 400
     assert "not a preview address" in wrong.text
-    admin = Browser(served)
+    admin = new_browser()
     admin.sign_in(ADMIN)
     assert "Alice's stored app" in admin.open(host).text
 
@@ -309,8 +327,10 @@ def _expire_tickets(served: Served) -> None:
     asyncio.run(expire())
 
 
-def test_a_replayed_forged_misdirected_or_expired_ticket_is_refused(served: Served) -> None:
-    alice = Browser(served)
+def test_a_replayed_forged_misdirected_or_expired_ticket_is_refused(
+    served: Served, new_browser: Callable[[], Browser]
+) -> None:
+    alice = new_browser()
     alice.sign_in(ALICE)
     host = served.preview_host(served.fragment_id)
     project_host = served.preview_host(served.project_id)
@@ -318,7 +338,7 @@ def test_a_replayed_forged_misdirected_or_expired_ticket_is_refused(served: Serv
     # Used once, then never again (another browser replaying the address gets nothing).
     location = alice.ticket(entry)
     assert alice.exchange(location).status_code == 303
-    thief = Browser(served)
+    thief = new_browser()
     replayed = thief.exchange(location)
     assert replayed.status_code == 403
     assert "This sign-in link has expired" in replayed.text
@@ -335,12 +355,12 @@ def test_a_replayed_forged_misdirected_or_expired_ticket_is_refused(served: Serv
     # A ticket past its minute.
     location = alice.ticket(entry)
     _expire_tickets(served)
-    late = Browser(served)
+    late = new_browser()
     assert late.exchange(location).status_code == 403
 
 
-def test_signing_out_ends_the_preview(served: Served) -> None:
-    browser = Browser(served)
+def test_signing_out_ends_the_preview(served: Served, new_browser: Callable[[], Browser]) -> None:
+    browser = new_browser()
     browser.sign_in(ALICE)
     host = served.preview_host(served.fragment_id)
     assert browser.open(host).status_code == 200
@@ -366,10 +386,10 @@ def test_without_the_setting_a_preview_is_a_capability_url(
         page = stranger.served_page(served.preview_host(fragment_id), "/")
         assert page.status_code == 200
         assert "Alice's stored app" in page.text
-        alice = Browser(served)
-        alice.sign_in(ALICE)
+        stranger.sign_in(ALICE)
         to = served.preview_url(fragment_id)
-        assert alice.qai.get("/preview-auth", params={"to": to}).status_code == 404
+        assert stranger.qai.get("/preview-auth", params={"to": to}).status_code == 404
+        stranger.qai.close()
 
 
 async def test_a_preview_name_leads_to_its_project_owner(database: Database) -> None:
