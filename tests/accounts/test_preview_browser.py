@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, expect
 from tests.accounts.test_browser import ADMIN, make_people, signed_in
 from tests.live import LiveServer, live_server
 from tests.needs import require_bwrap
-from tests.web.browser import chromium, fake_model, require_chromium
+from tests.web.browser import STOPPABLE_PROMPT, chromium, fake_model, require_chromium
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
@@ -101,3 +101,26 @@ def test_the_project_page_shows_a_preview_that_requires_sign_in(
     admin = signed_in(browser, qai, ADMIN)
     admin.goto(f"{qai.url}/preview-auth?to={quote(preview_url, safe='')}")
     expect(admin.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
+
+
+def test_the_live_preview_of_a_run_requires_sign_in_too(browser: Browser, qai: LiveServer) -> None:
+    alice = signed_in(browser, qai, "alice@example.com")
+    # The scripted model writes the app, then hangs: the run's sandbox is watched live.
+    alice.get_by_label("What do you want to build?").fill(f"A {STOPPABLE_PROMPT} kanban board")
+    alice.get_by_label("What do you want to build?").press("Enter")
+    expect(alice).to_have_url(re.compile(r"/projects/[0-9a-f-]+$"))
+    live = alice.locator("[data-live-frame]")
+    # No version exists yet: /preview-auth finds the project by the run's preview address.
+    expect(live).to_have_attribute(
+        "src", re.compile(r"^/preview-auth\?to=http%3A%2F%2F[0-9a-f-]+\.preview\.localhost")
+    )
+    expect(
+        alice.frame_locator("[data-live-frame]").get_by_role("heading", name="Kanban from QAI")
+    ).to_be_visible(timeout=60_000)
+    live_url = alice.get_by_label("Preview address").input_value()
+    bob = signed_in(browser, qai, "bob@example.com")
+    response = bob.goto(f"{qai.url}/preview-auth?to={quote(live_url, safe='')}")
+    assert response is not None
+    assert response.status == 404
+    alice.locator("#activity").get_by_role("button", name="Stop").click()
+    expect(alice.locator(".message.assistant.error .error-cause")).to_contain_text("Stopped")
