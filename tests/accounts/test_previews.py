@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 from sqlalchemy import update
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from qai.accounts.models import PreviewGrant, Role
 from qai.accounts.previews import PREVIEW_COOKIE, SIGN_IN_PATH, _take_cookies
@@ -26,11 +28,13 @@ from qai.db import Database, create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
 from qai.projects.service import create_project_with_first_message
 from qai.runs.models import Run, RunStatus
+from qai.sandbox import LocalSandbox, make_sandbox_manager
 from qai.settings import Settings
 from tests.accounts.conftest import PASSWORD, csrf_of, make_person, make_project
 from tests.conftest import ENGINES, create_pg_database, drop_pg_database, pg_url
 from tests.live import LiveServer, live_server
 from tests.needs import require_bwrap
+from tests.sandbox.test_gateway import TEST_SERVER
 
 PAGE = "<!doctype html><title>t</title><h1>Alice's stored app</h1>"
 ALICE, BOB, ADMIN = "alice@example.com", "bob@example.com", "admin@example.com"
@@ -357,6 +361,74 @@ def test_a_replayed_forged_misdirected_or_expired_ticket_is_refused(
     _expire_tickets(served)
     late = new_browser()
     assert late.exchange(location).status_code == 403
+
+
+# A server the app starts itself: it answers a GET with the Cookie header it was sent, and
+# echoes websocket messages (tests/sandbox/test_gateway.py's, which tells its port otherwise).
+APP_SERVER = TEST_SERVER.replace(
+    'f"hello from port {sys.argv[1]}"', "f\"cookie: {self.headers.get('Cookie', '')}\""
+)
+
+
+def start_app_server(served: Served, port: int) -> None:
+    """Start APP_SERVER in the preview's running sandbox (a manager of this process finds the
+    server's sandboxes, as `qai sandbox` does)."""
+
+    async def start() -> None:
+        settings = Settings(
+            database_url=served.url, data_dir=served.data_dir, port=served.server.port
+        )
+        manager = make_sandbox_manager(settings)
+        try:
+            sandbox = await manager.get(served.fragment_id)
+            assert isinstance(sandbox, LocalSandbox), "the preview's sandbox is not running"
+            await sandbox.write_files({"server/app.py": APP_SERVER})
+            result = await sandbox.exec(
+                f"nohup python3 server/app.py {port} >server/log.txt 2>&1 & "
+                f'for i in $(seq 100); do python3 -c "import socket; '
+                f"socket.create_connection(('127.0.0.1', {port}))\" 2>/dev/null && exit 0; "
+                "sleep 0.05; done; cat server/log.txt; exit 1"
+            )
+            assert result.ok, result
+        finally:
+            await manager.shutdown()
+
+    asyncio.run(start())
+
+
+def test_websockets_and_other_ports_carry_the_cookie_which_never_reaches_the_app(
+    served: Served, new_browser: Callable[[], Browser]
+) -> None:
+    browser = new_browser()
+    browser.sign_in(ALICE)
+    assert browser.open(served.preview_host(served.fragment_id)).status_code == 200
+    start_app_server(served, 9001)
+    host = served.preview_host(f"9001-{served.fragment_id}")  # the app's own server
+    assert browser.preview(host).status_code == 303  # an origin of its own: its own cookie
+    page = browser.open(host)
+    assert page.status_code == 200, page.text[:300]
+    assert page.text == "cookie: "  # taken off before the request reached the app
+    both = new_browser().preview(host, headers={"Cookie": f"theme=dark; {PREVIEW_COOKIE}=x"})
+    assert both.status_code == 303  # a wrong cookie alone is no way in
+    browser.cookies[host] += "; theme=dark"
+    assert browser.preview(host).text == "cookie: theme=dark"  # the app's own cookies pass
+
+    async def echo(cookie: str | None) -> str:
+        headers = {"Cookie": f"{PREVIEW_COOKIE}={cookie}"} if cookie else {}
+        async with connect(
+            f"ws://{host}/ws",
+            host="127.0.0.1",
+            port=served.server.port,
+            proxy=None,
+            additional_headers=headers,
+        ) as ws:
+            await ws.send("ping")
+            return str(await ws.recv())
+
+    cookie = browser.cookies[host].split(";")[0]
+    assert asyncio.run(echo(cookie)) == "echo:ping"
+    with pytest.raises(InvalidStatus):
+        asyncio.run(echo(None))
 
 
 def test_signing_out_ends_the_preview(served: Served, new_browser: Callable[[], Browser]) -> None:
