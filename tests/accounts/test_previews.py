@@ -272,6 +272,10 @@ def test_the_owner_sees_the_preview_after_the_ticket_and_its_cookie_opens_that_o
     assert "path=/" in cookie
     assert "partitioned" not in cookie
     assert "secure" not in cookie  # plain HTTP
+    # The address first asked for, path and query, is where the browser ends.
+    deep = new_browser()
+    deep.sign_in(ALICE)
+    assert deep.open(host, "/app.js?v=1&w=%C3%A9").text == "console.log('alice')"
     # Sub-resources carry the cookie too.
     script = browser.preview(host, "/app.js")
     assert script.status_code == 200

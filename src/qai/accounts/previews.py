@@ -49,6 +49,8 @@ TICKET_SECONDS = 60
 # preview domain, which must not push the real one out.
 MAX_COOKIES = 4
 FRAMES = frozenset({b"iframe", b"frame"})
+# What stays as it is when a decoded path goes back into a Location header.
+_PATH_SAFE = "/?&=:@!$'()*+,;~%"
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -133,22 +135,18 @@ class PreviewSignIn:
             return None
         return expires_at
 
-    def _preview_url(self, label: str, scope: Scope) -> str:
-        """The address of this request on its preview origin."""
+    def _address(self, label: str, path: str) -> str:
+        """``path`` (with its query) on the preview origin ``label``."""
         target = self.hosts.target(label)
         assert target is not None  # the gateway answered a label without one itself
-        path: bytes = scope.get("raw_path") or scope["path"].encode()
-        query: bytes = scope.get("query_string") or b""
-        address = self.hosts.url(target.name, target.port).rstrip("/")
-        address += path.decode("latin-1")
-        return address + ("?" + query.decode("latin-1") if query else "")
+        return self.hosts.url(target.name, target.port).rstrip("/") + path
 
     async def _keep_out(self, label: str, scope: Scope, send: Send) -> None:
         if scope["type"] == "websocket":
             # Not accepted: the ASGI server answers the handshake with 403.
             await send({"type": "websocket.close", "code": 1008})
             return
-        entry = self.entry_url(self._preview_url(label, scope))
+        entry = self.entry_url(self._address(label, _request_path(scope)))
         if scope["method"] in ("GET", "HEAD"):
             await _answer(send, 303, _sign_in_needed(entry), [(b"location", entry.encode())])
         else:
@@ -172,7 +170,7 @@ class PreviewSignIn:
         ends = await self._session_end(cookie, label) if grant is not None else None
         if ends is None:
             logger.info("preview %s: a sign-in ticket was refused", label)
-            entry = self.entry_url(self._preview_url(label, scope).split(SIGN_IN_PATH)[0])
+            entry = self.entry_url(self._address(label, next_path))
             await _answer(send, 403, _ticket_refused(entry))
             return
         attributes = ["HttpOnly", "Path=/", f"Max-Age={int((ends - utcnow()).total_seconds())}"]
@@ -181,7 +179,7 @@ class PreviewSignIn:
         else:
             attributes += ["SameSite=Lax", *(["Secure"] if https else [])]
         set_cookie = "; ".join([f"{PREVIEW_COOKIE}={cookie}", *attributes])
-        location = next_path.encode("latin-1", "replace")
+        location = quote(next_path, safe=_PATH_SAFE).encode()
         await _answer(
             send,
             303,
@@ -208,6 +206,13 @@ def _take_cookies(headers: Headers) -> tuple[list[str], Headers]:
         if others:
             kept.append((key, "; ".join(others).encode("latin-1")))
     return values, kept
+
+
+def _request_path(scope: Scope) -> str:
+    """The path and query of a request, as it was sent."""
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _local_path(value: str) -> str:
