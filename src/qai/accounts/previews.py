@@ -162,7 +162,8 @@ class PreviewSignIn:
         partitioned = framed and (https or _is_localhost(headers.get(b"host", b"")))
         cookie = secrets.new_secret()
         grant = None
-        if ticket and scope["method"] in ("GET", "HEAD"):
+        # GET only: a HEAD (a link checker's) must not use the ticket up.
+        if ticket and scope["method"] == "GET":
             async with self.database.session() as session:
                 grant = await AccountRepository(session).use_ticket(
                     secrets.digest(ticket), label, secrets.digest(cookie), partitioned, utcnow()
