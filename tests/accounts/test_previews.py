@@ -251,6 +251,12 @@ def test_without_its_cookie_a_preview_sends_the_browser_to_sign_in(
     assert write.status_code == 403
     assert "Sign in to see this preview" in write.text
     assert " 403 " in websocket_status(served.server.port, host)
+    # Nor is a frame: QAI's pages start theirs at /preview-auth, so a frame without the cookie
+    # is one whose browser did not keep it, and a redirect would go round and round.
+    framed = browser.preview(host, "/", headers={"Sec-Fetch-Dest": "iframe"})
+    assert framed.status_code == 403
+    assert 'target="_top"' in framed.text
+    assert quote(f"http://{host}/", safe="") in framed.text
     # A made-up cookie is no way in.
     browser.cookies[host] = "made-up"
     assert browser.preview(host).status_code == 303

@@ -4,8 +4,9 @@ A preview is an origin of its own, which never sees QAI's session cookie (it is 
 QAI's origin). So a browser is let into a preview origin in three hops:
 
 1. A request on the preview origin without a valid cookie of that origin is sent (GET, HEAD)
-   to QAI's own ``/preview-auth?to=<the preview address>``; other methods and websockets are
-   refused. QAI's pages link their previews through ``/preview-auth`` directly.
+   to QAI's own ``/preview-auth?to=<the preview address>``; other methods, websockets and
+   frames are refused with a page that links there. QAI's pages link their previews (and
+   start their frames) through ``/preview-auth`` directly.
 2. ``/preview-auth`` needs the QAI session (else ``/login``, then back), checks that the person
    may see the preview's project (its owner, or an admin; anyone else gets a 404), and sends
    the browser on to the preview origin's :data:`SIGN_IN_PATH` with a ticket: random, for that
@@ -147,7 +148,11 @@ class PreviewSignIn:
             await send({"type": "websocket.close", "code": 1008})
             return
         entry = self.entry_url(self._address(label, _request_path(scope)))
-        if scope["method"] in ("GET", "HEAD"):
+        # A frame is never sent round: QAI's pages start their frames at /preview-auth, so a
+        # frame here without the cookie is one whose browser did not keep it, and sending it
+        # round again would loop. Its page links to the preview at the top level instead.
+        framed = dict(scope["headers"]).get(b"sec-fetch-dest", b"") in FRAMES
+        if scope["method"] in ("GET", "HEAD") and not framed:
             await _answer(send, 303, _sign_in_needed(entry), [(b"location", entry.encode())])
         else:
             await _answer(send, 403, _sign_in_needed(entry))
