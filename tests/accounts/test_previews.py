@@ -510,3 +510,10 @@ def test_the_setting_without_accounts_refuses_to_start() -> None:
     assert refusal is not None
     assert "QAI_AUTH=accounts" in refusal
     assert refusal_to_expose(Settings(auth="accounts", preview_requires_sign_in=True)) is None
+
+
+def test_the_public_url_is_an_address_of_qais() -> None:
+    assert Settings(public_url="https://qai.example.com/").qai_url == "https://qai.example.com"
+    assert Settings(port=8123).qai_url == "http://localhost:8123"
+    with pytest.raises(ValueError, match="http:// or https://"):
+        Settings(public_url="qai.example.com")
