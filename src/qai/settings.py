@@ -403,6 +403,14 @@ class Settings(BaseSettings):
             "(or an admin). Off, a preview is a capability URL (its unguessable id)."
         ),
     )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "QAI's own address as browsers reach it, e.g. https://qai.example.com: where a "
+            "preview that requires sign-in sends a browser that is not let in yet. "
+            "Unset: http://localhost:<port>."
+        ),
+    )
     quota_runs_per_day: int | None = Field(
         default=None, ge=0, description="Runs a person may start per UTC day (unset: no limit)."
     )
@@ -442,6 +450,21 @@ class Settings(BaseSettings):
         if not self.allowed_hosts:
             return ()
         return tuple(name.strip("[]") for name in self.allowed_hosts.split(","))
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// address, e.g. https://qai.example.com")
+        return value.strip().rstrip("/")
+
+    @property
+    def qai_url(self) -> str:
+        """QAI's own address for browsers: ``public_url``, or localhost on QAI's port."""
+        return self.public_url or f"http://localhost:{self.port}"
 
     @field_validator("preview_url_template")
     @classmethod

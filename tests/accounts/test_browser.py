@@ -27,7 +27,7 @@ PEOPLE = {"alice@example.com": Role.MEMBER, "bob@example.com": Role.MEMBER}
 ADMIN = "admin@example.com"
 
 
-async def _make_people(url: str, data_dir: Path) -> None:
+async def make_people(url: str, data_dir: Path) -> None:
     database = create_database(Settings(database_url=url, data_dir=data_dir))
     try:
         async with database.session() as session:
@@ -52,7 +52,7 @@ def qai(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     url = f"sqlite:///{database}"
     # In a thread of its own: Playwright's sync API runs an event loop in this one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _make_people(url, data_dir)).result()
+        pool.submit(asyncio.run, make_people(url, data_dir)).result()
     with fake_model() as fake:
         env = {
             "QAI_AUTH": "accounts",

@@ -102,3 +102,33 @@ class Invite(Base):
     created_at: Mapped[datetime] = mapped_column(
         Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )
+
+
+class PreviewGrant(Base):
+    """A browser's way into one preview origin (``QAI_PREVIEW_REQUIRES_SIGN_IN``), tied to the
+    QAI session it was given to: ending the session ends it.
+
+    QAI's ``/preview-auth`` makes the row with a single-use ticket (``ticket_hash``, valid for
+    a minute); the preview origin exchanges the ticket for its cookie (``cookie_hash``, set
+    then and never again). The rows hold only SHA-256s of the ticket and the cookie.
+    """
+
+    __tablename__ = "qai_preview_grant"
+    __table_args__ = (
+        Index("qai_preview_grant_session_idx", "session_hash", "host"),
+        Index("qai_preview_grant_cookie_idx", "cookie_hash", unique=True),
+    )
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(
+        String(64), ForeignKey("qai_session.id_hash", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    # The preview address's {sandbox} label: a grant opens that one origin.
+    host: Mapped[str] = mapped_column(Text)
+    ticket_expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    cookie_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Whether the cookie was set in a frame (SameSite=None; Partitioned) or at the top level.
+    partitioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )

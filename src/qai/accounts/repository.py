@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Text, bindparam, func, insert, literal, select, update
+from sqlalchemy import Text, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.accounts.models import ApiToken, AuditEntry, Role, Session, User
+from qai.accounts.models import ApiToken, AuditEntry, PreviewGrant, Role, Session, User
 from qai.db import Database
 from qai.messages.models import Fragment, Message
 from qai.projects.models import Project, ProjectOwner
@@ -46,6 +46,22 @@ _OWNER_OF = {
     .outerjoin(ProjectOwner, ProjectOwner.project_id == Run.project_id)
     .where(Run.id == bindparam("id")),
 }
+# A run's live preview, before its version (named like the sandbox) exists.
+_OWNER_OF_RUN_PREVIEW = (
+    select(ProjectOwner.user_id)
+    .select_from(Run)
+    .outerjoin(ProjectOwner, ProjectOwner.project_id == Run.project_id)
+    .where(Run.preview_url == bindparam("url"))
+    .limit(1)
+)
+# The session behind a preview cookie, for the preview origin it was set on.
+_BY_PREVIEW_COOKIE = (
+    select(Session.expires_at, Session.revoked, User.disabled)
+    .select_from(PreviewGrant)
+    .join(Session, Session.id_hash == PreviewGrant.session_hash)
+    .join(User, User.id == Session.user_id)
+    .where(PreviewGrant.cookie_hash == bindparam("hash"), PreviewGrant.host == bindparam("host"))
+)
 
 
 class AccountReads:
@@ -66,6 +82,21 @@ class AccountReads:
         """(whether the object exists, the user owning its project)."""
         rows = await self.database.rows(_OWNER_OF[kind], {"id": object_id})
         return (True, rows[0][0]) if rows else (False, None)
+
+    async def owner_of_preview(self, name: str, url: str) -> tuple[bool, str | None]:
+        """(whether a project is known for the preview named ``name`` at address ``url``, the
+        user owning it): a version's preview (the fragment's id), a project's address (its
+        id), or a run's live sandbox (the run's recorded preview address)."""
+        for kind in ("fragment", "project"):
+            exists, owner = await self.owner_of(kind, name)
+            if exists:
+                return exists, owner
+        rows = await self.database.rows(_OWNER_OF_RUN_PREVIEW, {"url": url})
+        return (True, rows[0][0]) if rows else (False, None)
+
+    async def by_preview_cookie(self, cookie_hash: str, host: str) -> Sequence[object] | None:
+        rows = await self.database.rows(_BY_PREVIEW_COOKIE, {"hash": cookie_hash, "host": host})
+        return rows[0] if rows else None
 
 
 class AccountRepository:
@@ -117,6 +148,47 @@ class AccountRepository:
         await self.session.execute(
             update(Session).where(Session.user_id == user_id).values(revoked=True)
         )
+
+    async def forget_stale_tickets(self, session_hash: str, now: datetime) -> None:
+        """Drop ``session_hash``'s preview tickets that expired unused."""
+        await self.session.execute(
+            delete(PreviewGrant).where(
+                PreviewGrant.session_hash == session_hash,
+                PreviewGrant.cookie_hash.is_(None),
+                PreviewGrant.ticket_expires_at <= now,
+            )
+        )
+
+    async def use_ticket(
+        self, ticket_hash: str, host: str, cookie_hash: str, partitioned: bool, now: datetime
+    ) -> PreviewGrant | None:
+        """Exchange a preview ticket for a cookie, once: the grant, or None when the ticket is
+        unknown, for another preview, expired or used. The browser's older cookie for that
+        origin (of the same kind) is replaced, so its grant goes."""
+        result = await self.session.execute(
+            update(PreviewGrant)
+            .where(
+                PreviewGrant.ticket_hash == ticket_hash,
+                PreviewGrant.host == host,
+                PreviewGrant.cookie_hash.is_(None),
+                PreviewGrant.ticket_expires_at > now,
+            )
+            .values(cookie_hash=cookie_hash, partitioned=partitioned)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        grant = await self.session.get(PreviewGrant, ticket_hash)
+        assert grant is not None
+        await self.session.execute(
+            delete(PreviewGrant).where(
+                PreviewGrant.session_hash == grant.session_hash,
+                PreviewGrant.host == host,
+                PreviewGrant.partitioned == partitioned,
+                PreviewGrant.cookie_hash.is_not(None),
+                PreviewGrant.ticket_hash != ticket_hash,
+            )
+        )
+        return grant
 
     async def tokens(self, user_id: str | None) -> Sequence[tuple[ApiToken, str]]:
         statement = (

@@ -1,5 +1,5 @@
 """Pages of accounts (``QAI_AUTH=accounts`` only): sign in, sign out, the first-run setup of
-the first admin, and a person's own API tokens.
+the first admin, a person's own API tokens, and the way into previews that require sign-in.
 
 Forms post ``application/x-www-form-urlencoded`` bodies and carry a CSRF token: before sign-in
 a random one that must match the ``qai_csrf`` cookie (double submit), after it one derived
@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qai.accounts import secrets, service
 from qai.accounts.models import Role
+from qai.accounts.previews import PreviewSignIn
 from qai.accounts.service import Accounts
 from qai.common.deps import DatabaseDep
 from qai.common.principal import Principal, PrincipalDep
@@ -387,3 +388,16 @@ async def signup(request: Request, db: DatabaseDep) -> Response:
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, secret, accounts.session_hours)
     return response
+
+
+@router.get("/preview-auth")
+async def preview_auth(request: Request, principal: PrincipalDep, to: str = "") -> Response:
+    """Into the preview at address ``to``, for its project's owner or an admin (anyone else:
+    404): the preview origin's sign-in path, with a ticket (see qai.accounts.previews)."""
+    sign_in: PreviewSignIn | None = request.app.state.preview_sign_in
+    if sign_in is None:
+        raise NotFound(
+            "Previews need no sign-in on this server (QAI_PREVIEW_REQUIRES_SIGN_IN is off): "
+            "open the preview's own address"
+        )
+    return RedirectResponse(await sign_in.ticket_url(principal, to), status_code=303)

@@ -19,6 +19,7 @@ import qai
 from qai import web
 from qai.accounts.admin import router as admin_router
 from qai.accounts.ownership import owned_path
+from qai.accounts.previews import PreviewSignIn
 from qai.accounts.router import router as accounts_router
 from qai.api import health
 from qai.api.auth import AuthenticationMiddleware
@@ -89,6 +90,13 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.accounts = ctx.accounts
     app.state.head_revision = migrate.head_revision(settings)
     app.state.metrics = Metrics(ctx.database)
+    # Previews that require sign-in keep everyone else out (see qai.accounts.previews).
+    preview_sign_in = (
+        PreviewSignIn(ctx.database, ctx.sandboxes.hosts, settings.qai_url)
+        if ctx.accounts is not None and settings.preview_requires_sign_in
+        else None
+    )
+    app.state.preview_sign_in = preview_sign_in
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(projects_router)
@@ -124,6 +132,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             ctx.sandboxes,
             fragment_previews(ctx.database),
             alias=live_previews(ctx.database, ctx.sandboxes, project_previews(ctx.database)),
+            guard=preview_sign_in,
         ),
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

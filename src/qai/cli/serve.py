@@ -30,13 +30,20 @@ def is_loopback(host: str) -> bool:
 
 
 def refusal_to_expose(settings: Settings) -> str | None:
-    """Why this server must not start: without accounts, only a loopback address."""
+    """Why this server must not start: without accounts, only a loopback address (and no
+    previews that require sign-in)."""
     if settings.auth == "none" and not is_loopback(settings.host):
         return (
             f"Refusing to listen on {settings.host} with QAI_AUTH=none: anyone who can reach "
             "it could read, change and delete every project and run code in its sandboxes. "
             "Set QAI_AUTH=accounts (then make the first admin: `qai users create EMAIL "
             "--admin`, see docs/accounts.md), or listen on 127.0.0.1."
+        )
+    if settings.preview_requires_sign_in and settings.auth != "accounts":
+        return (
+            "QAI_PREVIEW_REQUIRES_SIGN_IN=true needs QAI_AUTH=accounts: without accounts "
+            "nobody signs in, so no preview could be opened. Set QAI_AUTH=accounts, or "
+            "QAI_PREVIEW_REQUIRES_SIGN_IN=false."
         )
     return None
 

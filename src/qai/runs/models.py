@@ -55,6 +55,8 @@ class Run(Base):
             postgresql_where=text("handed_off = false"),
             sqlite_where=text("handed_off = false"),
         ),
+        # Which project a live preview belongs to, while its version does not exist yet.
+        Index("qai_run_preview_idx", "preview_url"),
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -7,6 +7,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import pygments
 from fastapi import APIRouter, Query, Request
@@ -64,6 +65,15 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={asset_version(name)}"
 
 
+def preview_src(request: Request, url: str | None) -> str:
+    """How a page opens the preview at ``url``: the address itself or, where previews require
+    sign-in, through ``/preview-auth`` on the page's own origin (whose session the browser
+    holds), which lets the browser into the preview's origin."""
+    if not url or request.app.state.preview_sign_in is None:
+        return url or ""
+    return "/preview-auth?to=" + quote(url, safe="")
+
+
 def _templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -73,6 +83,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters.update(jinja_filters())
     env.globals["static_url"] = static_url
+    env.globals["preview_src"] = preview_src
     env.globals["highlight_version"] = pygments.__version__
     return Jinja2Templates(env=env)
 

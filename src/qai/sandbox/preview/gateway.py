@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from qai.errors import QaiError
 from qai.sandbox._base import Sandbox, SandboxManager
@@ -24,6 +25,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOG_LINES = 30
 
 
+class PreviewGuard(Protocol):
+    """Who may reach a preview, decided before the gateway looks for its sandbox."""
+
+    async def admit(self, label: str, name: str, scope: Scope, send: Send) -> Scope | None:
+        """The request to pass on to preview ``label`` (of sandbox ``name``): ``scope``, or a
+        copy without the guard's own credentials; None once the guard has answered it itself
+        (a redirect to sign in, a refusal)."""
+        ...
+
+
 class PreviewGateway:
     """Serves requests whose Host is a preview address from the sandbox it names.
 
@@ -37,6 +48,9 @@ class PreviewGateway:
     ``alias(name)`` may say that a name stands for another sandbox's (a project's address for
     its newest version): that sandbox serves the request, on the alias's own origin.
 
+    ``guard`` may keep requests out (a preview that requires sign-in): it sees each request
+    first, before any sandbox is looked for or started.
+
     The preview addresses are the manager's (``manager.hosts``), so the gateway reads back the
     addresses ``preview_url`` makes; ``url_template`` replaces the manager's template.
     """
@@ -49,10 +63,12 @@ class PreviewGateway:
         url_template: str | None = None,
         ready_wait: float = 2.0,
         alias: Alias | None = None,
+        guard: PreviewGuard | None = None,
     ) -> None:
         self.manager = manager
         self.resolve = resolve
         self.alias = alias
+        self.guard = guard
         self.hosts = (
             manager.hosts
             if url_template is None
@@ -77,6 +93,11 @@ class PreviewGateway:
         if target is None:
             await _respond(scope, send, 404, not_found(label))
             return
+        if self.guard is not None:
+            admitted = await self.guard.admit(label, target.name, scope, send)
+            if admitted is None:
+                return
+            scope = admitted
         try:
             sandbox = await self._sandbox(target.name)
         except QaiError as exc:

@@ -85,3 +85,12 @@ def unavailable(name: str, message: str) -> str:
         "<p>This page reloads every few seconds.</p>"
     )
     return _page("Preview unavailable", body, refresh=5)
+
+
+def refused(heading: str, text: str, link: str, action: str) -> str:
+    """A preview kept closed (one that requires sign-in): why, and the way in."""
+    body = (
+        f"<h1>{escape(heading)}</h1><p>{escape(text)}</p>"
+        f'<p><a href="{escape(link)}" target="_top">{escape(action)}</a></p>'
+    )
+    return _page(heading, body, refresh=None)
