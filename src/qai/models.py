@@ -1,6 +1,6 @@
 """Every table, imported in one place so the metadata is complete (Alembic reads it)."""
 
-from qai.accounts.models import ApiToken, AuditEntry, Invite, Session, User
+from qai.accounts.models import ApiToken, AuditEntry, Invite, OidcIdentity, Session, User
 from qai.db.base import Base
 from qai.live.models import Event
 from qai.messages.chosen import ChosenVersion
@@ -28,6 +28,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "MessageType",
+    "OidcIdentity",
     "Project",
     "ProjectOptions",
     "ProjectOwner",
