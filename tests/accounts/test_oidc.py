@@ -228,6 +228,10 @@ async def test_denied_consent_is_said_plainly(qai: Sso) -> None:
     "forgery",
     [
         pytest.param({"claims": {"aud": "another-client"}}, id="wrong-audience"),
+        pytest.param(
+            {"claims": {"aud": ["another-client"], "azp": "qai-test"}},
+            id="wrong-audience-our-azp",
+        ),
         pytest.param({"claims": {"exp": int(time.time()) - 3600}}, id="expired"),
         pytest.param({"claims": {"iss": "http://127.0.0.1:1"}}, id="wrong-issuer"),
         pytest.param({"claims": {"nonce": "replayed"}}, id="wrong-nonce"),

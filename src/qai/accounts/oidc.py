@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
+import httpx2
 import orjson
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.starlette_client import OAuth
@@ -37,6 +38,9 @@ FLOW_SECONDS = 600
 # Clock skew allowed between QAI and the issuer on the ID token's times.
 LEEWAY_SECONDS = 60
 HTTP_TIMEOUT_SECONDS = 10.0
+# Authlib talks HTTP through httpx2 when it is installed (it is: the model clients need it),
+# else through httpx: not reaching the issuer is either one's HTTPError.
+HTTP_ERRORS = (httpx2.HTTPError, httpx.HTTPError)
 
 
 class SsoFailed(BadRequest):
@@ -187,7 +191,7 @@ class SingleSignOn:
             token = await self._client.fetch_access_token(
                 redirect_uri=flow.redirect_uri, code=code, code_verifier=flow.code_verifier
             )
-        except httpx.HTTPError as error:
+        except HTTP_ERRORS as error:
             log.warning("single sign-on: the token endpoint of %s failed: %s", self.issuer, error)
             raise SsoUnavailable() from None
         except (AuthlibBaseError, ValueError) as error:
@@ -222,7 +226,7 @@ class SingleSignOn:
             claims: Mapping[str, Any] = await self._client.parse_id_token(
                 token, nonce=nonce, claims_options=options, leeway=LEEWAY_SECONDS
             )
-        except httpx.HTTPError as error:
+        except HTTP_ERRORS as error:
             log.warning("single sign-on: cannot read the keys of %s: %s", self.issuer, error)
             raise SsoUnavailable() from None
         except (JoseError, AuthlibBaseError, ValueError, RuntimeError) as error:
@@ -235,7 +239,7 @@ class SingleSignOn:
         """The discovery document (read once, then kept), which must be the issuer's own."""
         try:
             metadata: Mapping[str, Any] = await self._client.load_server_metadata()
-        except (httpx.HTTPError, ValueError) as error:
+        except (*HTTP_ERRORS, ValueError) as error:
             log.warning("single sign-on: cannot read %s's discovery: %s", self.issuer, error)
             raise SsoUnavailable() from None
         if str(metadata.get("issuer", "")).rstrip("/") != self.issuer:
