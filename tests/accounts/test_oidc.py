@@ -224,6 +224,18 @@ async def test_denied_consent_is_said_plainly(qai: Sso) -> None:
         await assert_signed_out(http)
 
 
+async def test_an_issuers_error_is_shown_only_to_the_browser_that_started(qai: Sso) -> None:
+    qai.issuer.reset(IssuerUser("sub-known", "known@example.com"))
+    said = {"error": "temporarily_unavailable", "error_description": "Call 555-0100 now"}
+    async with qai.client() as http:
+        assert_refused(await through_issuer(http, **said), 400, "refused: Call 555-0100 now")
+    # A crafted link to the callback puts no text of its own on QAI's page.
+    async with qai.client() as http:
+        refused = await http.get("/auth/oidc/callback?" + urlencode(said))
+        assert_refused(refused, 400, "not started here")
+        assert "555-0100" not in refused.text
+
+
 @pytest.mark.parametrize(
     "forgery",
     [

@@ -169,13 +169,7 @@ class SingleSignOn:
 
     async def finish(self, query: Mapping[str, str], flow: LoginFlow | None) -> SsoIdentity:
         """The person the issuer's answer at the callback vouches for, every check passed."""
-        error = query.get("error")
-        if error:
-            if error == "access_denied":
-                raise SsoRefused("You did not allow the sign-in at the single sign-on service")
-            raise SsoFailed(
-                f"The single sign-on service refused: {query.get('error_description') or error}"
-            )
+        # The answer is this browser's before anything in it is believed (or shown).
         if flow is None:
             raise SsoFailed(
                 "This sign-in was not started here, or took too long: start again from the "
@@ -183,6 +177,12 @@ class SingleSignOn:
             )
         if not secrets.same(flow.state, query.get("state", "")):
             raise SsoFailed("The sign-in's state does not match: start again from the sign-in page")
+        refused = query.get("error")
+        if refused:
+            if refused == "access_denied":
+                raise SsoRefused("You did not allow the sign-in at the single sign-on service")
+            said = (query.get("error_description") or refused)[:200]
+            raise SsoFailed(f"The single sign-on service refused: {said}")
         code = query.get("code")
         if not code:
             raise SsoFailed("The single sign-on service sent no code")
