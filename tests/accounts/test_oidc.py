@@ -403,6 +403,17 @@ async def test_the_issuers_subject_keeps_the_account_when_the_email_changes(
     assert [tuple(row) for row in linked] == [("sub-1", "renamed@example.com")]
 
 
+async def test_a_garbled_flow_cookie_or_a_bare_callback_is_a_plain_400(
+    client: httpx.AsyncClient,
+) -> None:
+    for cookie in ("", "not base64!", "bm90IGpzb24", "WzEsMl0"):  # "not json", "[1,2]"
+        client.cookies.set("qai_sso", cookie, path="/auth/oidc/")
+        response = await client.get("/auth/oidc/callback?code=x&state=y")
+        assert_refused(response, 400, "not started here")
+    client.cookies.clear()
+    assert_refused(await client.get("/auth/oidc/callback"), 400, "not started here")
+
+
 async def test_an_issuer_that_does_not_answer_is_a_plain_503(settings: Settings) -> None:
     dead = settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{free_port()}"})
     context = AppContext.build(dead, role="api")

@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts import secrets
 from qai.accounts.models import ApiToken, AuditEntry, Invite, OidcIdentity, Role, Session, User
-from qai.accounts.oidc import LoginFlow, SingleSignOn, SsoIdentity, SsoRefused
+from qai.accounts.oidc import LoginFlow, SingleSignOn, SsoFailed, SsoIdentity, SsoRefused
 from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.repository import AccountReads, AccountRepository
 from qai.accounts.throttle import Throttle
@@ -287,18 +288,22 @@ class Accounts:
                 await self._audit_failed_sso(None, address, error.message)
             raise
         secret = None
-        async with self.database.session() as session:
-            user, refusal = await self._sso_account(session, identity, email, flow.invite)
-            if user is not None:
-                secret = await self.open_session(session, user.id)
-                await audit(
-                    session,
-                    "sign-in",
-                    user_id=user.id,
-                    email=user.email,
-                    address=address,
-                    detail="sso",
-                )
+        try:
+            async with self.database.session() as session:
+                user, refusal = await self._sso_account(session, identity, email, flow.invite)
+                if user is not None:
+                    secret = await self.open_session(session, user.id)
+                    await audit(
+                        session,
+                        "sign-in",
+                        user_id=user.id,
+                        email=user.email,
+                        address=address,
+                        detail="sso",
+                    )
+        except IntegrityError:
+            # Another first sign-in of this person linked (or made) the account meanwhile.
+            raise SsoFailed("You signed in twice at the same time: sign in again") from None
         if secret is None:
             await self._audit_failed_sso(email, address, refusal)
             raise SsoRefused(refusal)
