@@ -499,7 +499,7 @@ class Settings(BaseSettings):
     def _check_http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip().rstrip("/")
+        value = value.strip()
         if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
             raise ValueError("must be an http(s) URL, e.g. https://sso.example.com/realms/team")
         return value

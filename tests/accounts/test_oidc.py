@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,21 +415,42 @@ async def test_a_garbled_flow_cookie_or_a_bare_callback_is_a_plain_400(
     assert_refused(await client.get("/auth/oidc/callback"), 400, "not started here")
 
 
-async def test_an_issuer_that_does_not_answer_is_a_plain_503(settings: Settings) -> None:
-    dead = settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{free_port()}"})
-    context = AppContext.build(dead, role="api")
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """QAI's application on ``settings``, in process."""
+    context = AppContext.build(settings, role="api")
     app = create_app(context)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-                page = await http.get("/login")
-                assert "Sign in with SSO" in page.text
-                response = await http.get("/auth/oidc/login")
+                yield http
     finally:
         await context.close()
+
+
+async def test_an_issuer_that_does_not_answer_is_a_plain_503(settings: Settings) -> None:
+    dead = settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{free_port()}"})
+    async with served(dead) as http:
+        page = await http.get("/login")
+        assert "Sign in with SSO" in page.text
+        response = await http.get("/auth/oidc/login")
     assert response.status_code == 503, response.text
     assert "did not answer" in response.text
+
+
+async def test_the_callback_address_is_the_configured_one_or_the_requests(
+    settings: Settings,
+) -> None:
+    async with served(settings) as http:
+        to_issuer = await http.get("/auth/oidc/login", headers={"X-Forwarded-Proto": "https"})
+        assert "Secure" in to_issuer.headers["set-cookie"]
+    sent = parse_qs(urlsplit(to_issuer.headers["location"]).query)
+    assert sent["redirect_uri"] == ["https://127.0.0.1/auth/oidc/callback"]
+    registered = "https://qai.example.com/auth/oidc/callback"
+    async with served(settings.model_copy(update={"oidc_redirect_url": registered})) as http:
+        to_issuer = await http.get("/auth/oidc/login")
+    assert parse_qs(urlsplit(to_issuer.headers["location"]).query)["redirect_uri"] == [registered]
 
 
 @pytest.mark.browser

@@ -17,12 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qai.accounts import secrets, service
 from qai.accounts.models import Role
-from qai.accounts.oidc import (
-    CALLBACK_PATH,
-    FLOW_SECONDS,
-    LoginFlow,
-    SingleSignOn,
-)
+from qai.accounts.oidc import CALLBACK_PATH, FLOW_SECONDS, LoginFlow, SingleSignOn
 from qai.accounts.service import Accounts
 from qai.common.deps import DatabaseDep
 from qai.common.principal import Principal, PrincipalDep
@@ -256,7 +251,7 @@ async def sso_login(request: Request, next: str | None = None, invite: str = "")
 async def sso_callback(request: Request) -> Response:
     """Where the issuer sends the browser back: signed in, or the sign-in page saying why not."""
     accounts = accounts_of(request)
-    _sso_of(request)
+    _sso_of(request)  # a 404 without single sign-on
     flow = LoginFlow.from_cookie(request.cookies.get(SSO_COOKIE))
     response: Response
     try:
