@@ -199,6 +199,7 @@ async def test_the_sign_in_page_shows_the_button_and_sso_signs_in_to_that_accoun
     assert ("sign-in", "sso") in [tuple(row) for row in audit]
     linked = await qai.rows(select(OidcIdentity.issuer, OidcIdentity.subject))
     assert (qai.issuer.url, "sub-known") in [tuple(row) for row in linked]
+    assert qai.issuer.client_secret not in qai.server.log()
 
 
 async def test_a_wrong_or_missing_state_is_refused(qai: Sso) -> None:
@@ -260,6 +261,17 @@ async def test_id_tokens_that_do_not_check_out_are_refused(
     async with qai.client() as http:
         assert_refused(await through_issuer(http), 400, "did not check out")
         await assert_signed_out(http)
+
+
+async def test_after_the_issuer_rotates_its_key_qai_reads_the_new_one(qai: Sso) -> None:
+    qai.issuer.reset(IssuerUser("sub-known", "known@example.com"))
+    async with qai.client() as http:
+        assert (await through_issuer(http)).status_code == 303  # the first key, read and kept
+    qai.issuer.rotate_key()
+    async with qai.client() as http:
+        signed_in = await through_issuer(http)
+        assert signed_in.status_code == 303, signed_in.text
+        assert (await http.get("/")).status_code == 200
 
 
 async def test_an_unverified_email_is_refused(qai: Sso) -> None:

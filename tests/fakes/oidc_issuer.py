@@ -15,7 +15,8 @@ It serves:
 
 Tests change what it answers between requests: :attr:`user` (who signs in),
 :attr:`claims` (claims put over the ID token's: a wrong ``aud``, a past ``exp``),
-:attr:`sign_with_stranger` (a key that is not in its JWKS, with the same ``kid``).
+:attr:`sign_with_stranger` (a key that is not in its JWKS, with the same ``kid``);
+:meth:`rotate_key` signs with a new key under a new ``kid`` from then on.
 :attr:`authorize_requests` and :attr:`token_requests` hold what was asked.
 """
 
@@ -34,8 +35,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-
-KEY_ID = "test-key"
 
 
 @dataclass
@@ -74,13 +73,22 @@ class FakeIssuer:
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        parameters = {"kid": KEY_ID, "use": "sig", "alg": "RS256"}
-        self.key = RSAKey.generate_key(2048, parameters=parameters, private=True)
-        self.stranger = RSAKey.generate_key(2048, parameters=parameters, private=True)
+        self.key_id = "key-1"
+        self.key = self._new_key()
+        self.stranger = self._new_key()
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread: threading.Thread | None = None
+
+    def _new_key(self) -> RSAKey:
+        parameters = {"kid": self.key_id, "use": "sig", "alg": "RS256"}
+        return RSAKey.generate_key(2048, parameters=parameters, private=True)
+
+    def rotate_key(self) -> None:
+        """Sign with a new key, under a new ``kid``, from now on (and publish only that one)."""
+        self.key_id = f"key-{int(self.key_id.split('-')[1]) + 1}"
+        self.key = self._new_key()
 
     @property
     def url(self) -> str:
@@ -171,7 +179,7 @@ class FakeIssuer:
             **self.claims,
         }
         key = self.stranger if self.sign_with_stranger else self.key
-        id_token = jwt.encode({"alg": "RS256", "kid": KEY_ID}, claims, key)
+        id_token = jwt.encode({"alg": "RS256", "kid": self.key_id}, claims, key)
         return 200, {
             "access_token": access_token,
             "token_type": "Bearer",
