@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic_ai.models import Model
 
+from qai.accounts.oidc import SingleSignOn
 from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.service import Accounts
 from qai.accounts.throttle import Throttle
@@ -108,6 +109,7 @@ class AppContext:
                     runs_at_once=settings.quota_runs_at_once,
                     tokens_per_month=settings.quota_tokens_per_month,
                 ),
+                sso=SingleSignOn.from_settings(settings),
             )
             if settings.auth == "accounts"
             else None,

@@ -1,6 +1,14 @@
 """Every table, imported in one place so the metadata is complete (Alembic reads it)."""
 
-from qai.accounts.models import ApiToken, AuditEntry, Invite, PreviewGrant, Session, User
+from qai.accounts.models import (
+    ApiToken,
+    AuditEntry,
+    Invite,
+    OidcIdentity,
+    PreviewGrant,
+    Session,
+    User,
+)
 from qai.db.base import Base
 from qai.live.models import Event
 from qai.messages.chosen import ChosenVersion
@@ -28,6 +36,7 @@ __all__ = [
     "Message",
     "MessageRole",
     "MessageType",
+    "OidcIdentity",
     "PreviewGrant",
     "Project",
     "ProjectOptions",

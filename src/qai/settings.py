@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "QAI_"
@@ -423,6 +423,48 @@ class Settings(BaseSettings):
         description="Model tokens a person may use per UTC month (unset: no limit).",
     )
 
+    oidc_issuer: str | None = Field(
+        default=None,
+        description=(
+            "Single sign-on through OpenID Connect: the issuer's URL (e.g. "
+            "https://keycloak.example.com/realms/team; its /.well-known/openid-configuration is "
+            "read). Unset: no single sign-on. Needs QAI_AUTH=accounts, QAI_OIDC_CLIENT_ID and "
+            "QAI_OIDC_CLIENT_SECRET (see docs/accounts.md)."
+        ),
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="The client id QAI is registered under at the issuer."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The client secret the issuer gave QAI (never logged)."
+    )
+    oidc_scopes: str = Field(
+        default="openid email profile",
+        description="The scopes QAI asks for (space-separated; openid and email are needed).",
+    )
+    oidc_button_label: str = Field(
+        default="Sign in with SSO",
+        min_length=1,
+        max_length=80,
+        description="The single sign-on button's text on the sign-in page.",
+    )
+    oidc_allow_signup: bool = Field(
+        default=False,
+        description=(
+            "false: only an email that has an account already (or a person with an invitation) "
+            "may sign in through single sign-on; true: a verified email the issuer vouches for "
+            "gets a member account on its first sign-in."
+        ),
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description=(
+            "The callback address registered at the issuer (https://qai.example.com/auth/oidc/"
+            "callback). Unset: built from the request's host, with https behind a proxy that "
+            "sends X-Forwarded-Proto: https."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:
@@ -474,6 +516,33 @@ class Settings(BaseSettings):
                 "must contain {sandbox}, e.g. http://{sandbox}.preview.localhost:{port}"
             )
         return value
+
+    @field_validator("oidc_issuer", "oidc_redirect_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an http(s) URL, e.g. https://sso.example.com/realms/team")
+        return value
+
+    @property
+    def oidc_problem(self) -> str | None:
+        """Why single sign-on cannot work with these settings (None: off, or complete)."""
+        if self.oidc_issuer is None:
+            return None
+        secret = self.oidc_client_secret.get_secret_value() if self.oidc_client_secret else ""
+        given = {"QAI_OIDC_CLIENT_ID": self.oidc_client_id, "QAI_OIDC_CLIENT_SECRET": secret}
+        missing = " and ".join(name for name, value in given.items() if not value)
+        if missing:
+            return (
+                f"QAI_OIDC_ISSUER is set without {missing}: set them (from the client "
+                "registered at the issuer), or unset QAI_OIDC_ISSUER"
+            )
+        if self.auth != "accounts":
+            return "QAI_OIDC_ISSUER needs QAI_AUTH=accounts (single sign-on signs people in)"
+        return None
 
     @property
     def sqlalchemy_url(self) -> str:

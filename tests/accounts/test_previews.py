@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus
 from qai.accounts.models import PreviewGrant, Role
 from qai.accounts.previews import PREVIEW_COOKIE, SIGN_IN_PATH, _take_cookies
 from qai.accounts.repository import AccountReads
-from qai.cli.serve import refusal_to_expose
+from qai.cli.serve import refusal_to_start
 from qai.db import Database, create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
 from qai.projects.service import create_project_with_first_message
@@ -506,10 +506,10 @@ def test_the_preview_cookie_never_reaches_the_app() -> None:
 
 
 def test_the_setting_without_accounts_refuses_to_start() -> None:
-    refusal = refusal_to_expose(Settings(auth="none", preview_requires_sign_in=True))
+    refusal = refusal_to_start(Settings(auth="none", preview_requires_sign_in=True))
     assert refusal is not None
     assert "QAI_AUTH=accounts" in refusal
-    assert refusal_to_expose(Settings(auth="accounts", preview_requires_sign_in=True)) is None
+    assert refusal_to_start(Settings(auth="accounts", preview_requires_sign_in=True)) is None
 
 
 def test_the_public_url_is_an_address_of_qais() -> None:

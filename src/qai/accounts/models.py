@@ -129,6 +129,23 @@ class PreviewGrant(Base):
     cookie_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Whether the cookie was set in a frame (SameSite=None; Partitioned) or at the top level.
     partitioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class OidcIdentity(Base):
+    """A person at a single sign-on issuer (``iss`` + ``sub``) and the account they sign in
+    to: the issuer's subject, not the email, decides, so a changed email there keeps the
+    account here."""
+
+    __tablename__ = "qai_oidc_identity"
+    __table_args__ = (Index("qai_oidc_identity_user_idx", "user_id"),)
+
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("qai_user.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    # The email the issuer gave at the last sign-in (for the admin; never used to sign in).
+    email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(
         Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
     )

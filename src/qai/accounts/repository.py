@@ -8,7 +8,15 @@ from datetime import datetime
 from sqlalchemy import Text, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qai.accounts.models import ApiToken, AuditEntry, PreviewGrant, Role, Session, User
+from qai.accounts.models import (
+    ApiToken,
+    AuditEntry,
+    OidcIdentity,
+    PreviewGrant,
+    Role,
+    Session,
+    User,
+)
 from qai.db import Database
 from qai.messages.models import Fragment, Message
 from qai.projects.models import Project, ProjectOwner
@@ -114,6 +122,16 @@ class AccountRepository:
 
     async def user_by_id(self, user_id: str) -> User | None:
         return await self.session.get(User, user_id)
+
+    async def identity(self, issuer: str, subject: str) -> OidcIdentity | None:
+        return await self.session.get(OidcIdentity, (issuer, subject))
+
+    async def has_identity_at(self, user_id: str, issuer: str) -> bool:
+        """Whether ``user_id`` signs in as someone at ``issuer`` already."""
+        statement = select(OidcIdentity.subject).where(
+            OidcIdentity.user_id == user_id, OidcIdentity.issuer == issuer
+        )
+        return await self.session.scalar(statement.limit(1)) is not None
 
     async def count_users(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(User)) or 0)

@@ -1,5 +1,6 @@
-"""Pages of accounts (``QAI_AUTH=accounts`` only): sign in, sign out, the first-run setup of
-the first admin, a person's own API tokens, and the way into previews that require sign-in.
+"""Pages of accounts (``QAI_AUTH=accounts`` only): sign in (with a password, or through single
+sign-on), sign out, the first-run setup of the first admin, a person's own API tokens, and the
+way into previews that require sign-in.
 
 Forms post ``application/x-www-form-urlencoded`` bodies and carry a CSRF token: before sign-in
 a random one that must match the ``qai_csrf`` cookie (double submit), after it one derived
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qai.accounts import secrets, service
 from qai.accounts.models import Role
+from qai.accounts.oidc import CALLBACK_PATH, FLOW_SECONDS, LoginFlow, SingleSignOn
 from qai.accounts.previews import PreviewSignIn
 from qai.accounts.service import Accounts
 from qai.common.deps import DatabaseDep
@@ -26,6 +28,9 @@ from qai.web import render_page
 
 SESSION_COOKIE = "qai_session"
 CSRF_COOKIE = "qai_csrf"
+# A sign-in through single sign-on in progress (its state, nonce and PKCE verifier).
+SSO_COOKIE = "qai_sso"
+SSO_PATH = "/auth/oidc/"
 FORM_LIMIT = 16_384
 
 router = APIRouter(include_in_schema=False)
@@ -97,8 +102,10 @@ def _form_page(
     error: str = "",
     next_path: str = "",
     status_code: int = 200,
+    sso: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """A form shown before sign-in, with a fresh double-submit CSRF token."""
+    """A form shown before sign-in, with a fresh double-submit CSRF token (and a button for
+    single sign-on: ``sso``, its label and address)."""
     token = secrets.new_secret()
     response = render_page(
         request,
@@ -112,7 +119,7 @@ def _form_page(
             "error": error,
             "next": next_path,
             "csrf": token,
-            "oidc": getattr(request.app.state, "oidc", None) is not None,
+            "sso": sso,
         },
         status_code=status_code,
     )
@@ -153,6 +160,15 @@ LOGIN_FIELDS: list[dict[str, Any]] = [
 ]
 
 
+def _sso_button(request: Request, **query: str) -> dict[str, str] | None:
+    sso = accounts_of(request).sso
+    if sso is None:
+        return None
+    query = {key: value for key, value in query.items() if value and value != "/"}
+    href = SSO_PATH + "login" + ("?" + urlencode(query) if query else "")
+    return {"label": sso.button_label, "href": href}
+
+
 def _login_page(
     request: Request, next_path: str, error: str = "", status_code: int = 200
 ) -> HTMLResponse:
@@ -165,6 +181,7 @@ def _login_page(
         error=error,
         next_path=next_path,
         status_code=status_code,
+        sso=_sso_button(request, next=next_path),
     )
 
 
@@ -191,6 +208,65 @@ async def login(request: Request) -> Response:
         return refused
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, secret, accounts.session_hours)
+    return response
+
+
+def _sso_of(request: Request) -> SingleSignOn:
+    sso = accounts_of(request).sso
+    if sso is None:
+        raise NotFound("Single sign-on is not configured (QAI_OIDC_ISSUER)")
+    return sso
+
+
+def _callback_url(request: Request, sso: SingleSignOn) -> str:
+    """The address the issuer sends the browser back to: as registered there."""
+    if sso.redirect_url:
+        return sso.redirect_url
+    scheme = "https" if is_https(request) else request.url.scheme
+    return f"{scheme}://{request.url.netloc}{CALLBACK_PATH}"
+
+
+@router.get(SSO_PATH + "login")
+async def sso_login(request: Request, next: str | None = None, invite: str = "") -> Response:
+    """Send the browser to the issuer; it keeps the flow in a cookie until the callback."""
+    sso = _sso_of(request)
+    next_path = safe_next(next)
+    try:
+        url, flow = await sso.begin(_callback_url(request, sso), next_path, invite[:200])
+    except QaiError as error:
+        return _login_page(request, next_path, error.message, error.status)
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        SSO_COOKIE,
+        flow.to_cookie(),
+        max_age=FLOW_SECONDS,
+        httponly=True,
+        # Lax: the issuer's redirect back is a top-level navigation from its site.
+        samesite="lax",
+        secure=is_https(request),
+        path=SSO_PATH,
+    )
+    return response
+
+
+@router.get(CALLBACK_PATH)
+async def sso_callback(request: Request) -> Response:
+    """Where the issuer sends the browser back: signed in, or the sign-in page saying why not."""
+    accounts = accounts_of(request)
+    _sso_of(request)  # a 404 without single sign-on
+    flow = LoginFlow.from_cookie(request.cookies.get(SSO_COOKIE))
+    response: Response
+    try:
+        secret, flow = await accounts.sign_in_with_sso(
+            request.query_params, flow, client_address(request)
+        )
+    except QaiError as error:
+        next_path = safe_next(flow.next if flow else None)
+        response = _login_page(request, next_path, error.message, error.status)
+    else:
+        response = RedirectResponse(safe_next(flow.next), status_code=303)
+        set_session_cookie(request, response, secret, accounts.session_hours)
+    response.delete_cookie(SSO_COOKIE, path=SSO_PATH)
     return response
 
 
@@ -360,6 +436,8 @@ def _signup_page(
         fields=fields,
         error=error,
         status_code=status_code,
+        # With the invitation's link: the account can be made through single sign-on instead.
+        sso=_sso_button(request, invite=code) if code else None,
     )
 
 

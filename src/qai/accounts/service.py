@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.accounts import secrets
-from qai.accounts.models import ApiToken, AuditEntry, Invite, Role, Session, User
+from qai.accounts.models import ApiToken, AuditEntry, Invite, OidcIdentity, Role, Session, User
+from qai.accounts.oidc import LoginFlow, SingleSignOn, SsoFailed, SsoIdentity, SsoRefused
 from qai.accounts.quotas import QuotaDefaults
 from qai.accounts.repository import AccountReads, AccountRepository
 from qai.accounts.throttle import Throttle
@@ -193,9 +195,10 @@ async def create_invite(
 
 
 async def sign_up(
-    session: AsyncSession, code: str, email: str, password: str, display_name: str = ""
+    session: AsyncSession, code: str, email: str, password: str | None, display_name: str = ""
 ) -> User:
-    """Make an account with an invitation, using one of its uses."""
+    """Make an account with an invitation, using one of its uses (``password`` None: one that
+    signs in through single sign-on only)."""
     invite = await session.get(Invite, secrets.digest(code), with_for_update=True)
     if invite is None or invite.expires_at <= utcnow() or invite.uses >= invite.max_uses:
         raise InviteRefused()
@@ -215,6 +218,8 @@ class Accounts:
     session_hours: int
     throttle: Throttle
     quotas: QuotaDefaults = field(default_factory=QuotaDefaults)
+    # Single sign-on through an OpenID Connect issuer, when configured.
+    sso: SingleSignOn | None = None
 
     async def principal_for_session(self, secret: str) -> Principal | None:
         session_hash = secrets.digest(secret)
@@ -265,6 +270,92 @@ class Accounts:
             raise Unauthorized(WRONG_CREDENTIALS)
         self.throttle.forget(keys[0])
         return secret
+
+    async def sign_in_with_sso(
+        self, answer: Mapping[str, str], flow: LoginFlow | None, address: str
+    ) -> tuple[str, LoginFlow]:
+        """The issuer's ``answer`` at the callback checked (``SingleSignOn.finish``), a session
+        opened for the person it vouches for: its secret, for the cookie, and the flow it ends.
+        Refused for a disabled account, or one this person may not have; every refusal of a
+        sign-in this browser started is in the audit log."""
+        assert self.sso is not None
+        try:
+            identity = await self.sso.finish(answer, flow)
+            assert flow is not None  # finish refuses an answer without its flow
+            email = normal_email(identity.email)
+        except QaiError as error:
+            if flow is not None:
+                await self._audit_failed_sso(None, address, error.message)
+            raise
+        secret = None
+        try:
+            async with self.database.session() as session:
+                user, refusal = await self._sso_account(session, identity, email, flow.invite)
+                if user is not None:
+                    secret = await self.open_session(session, user.id)
+                    await audit(
+                        session,
+                        "sign-in",
+                        user_id=user.id,
+                        email=user.email,
+                        address=address,
+                        detail="sso",
+                    )
+        except IntegrityError:
+            # Another first sign-in of this person linked (or made) the account meanwhile.
+            raise SsoFailed("You signed in twice at the same time: sign in again") from None
+        if secret is None:
+            await self._audit_failed_sso(email, address, refusal)
+            raise SsoRefused(refusal)
+        return secret, flow
+
+    async def _audit_failed_sso(self, email: str | None, address: str, reason: str) -> None:
+        async with self.database.session() as session:
+            await audit(
+                session, "sign-in.failed", email=email, address=address, detail=f"sso: {reason}"
+            )
+
+    async def _sso_account(
+        self, session: AsyncSession, identity: SsoIdentity, email: str, invite: str
+    ) -> tuple[User | None, str]:
+        """The account ``identity`` signs in to, linked to it; or None and why not.
+
+        The issuer's subject finds the account it signed in to before (whatever its email there
+        now); else the verified email links an account (unless someone else at that issuer signs
+        in to it); else an invitation, or ``QAI_OIDC_ALLOW_SIGNUP``, makes one."""
+        repository = AccountRepository(session)
+        known = await repository.identity(identity.issuer, identity.subject)
+        if known is not None:
+            known.email = email
+            user = await repository.user_by_id(known.user_id)
+        else:
+            user = await repository.user_by_email(email)
+            if user is not None and await repository.has_identity_at(user.id, identity.issuer):
+                return None, (
+                    f"The account for {email} signs in as another person at the single sign-on "
+                    "service"
+                )
+            if user is None and invite:
+                try:
+                    user = await sign_up(session, invite, email, None, identity.name)
+                except QaiError as error:
+                    return None, error.message
+            elif user is None and self.sso is not None and self.sso.allow_signup:
+                user = await create_user(session, email, password=None, display_name=identity.name)
+            if user is None:
+                return None, f"There is no account for {email} here: ask an admin for an invitation"
+            if not user.disabled:
+                await repository.add(
+                    OidcIdentity(
+                        issuer=identity.issuer,
+                        subject=identity.subject,
+                        user_id=user.id,
+                        email=email,
+                    )
+                )
+        if user is None or user.disabled:
+            return None, "This account is disabled: ask an admin"
+        return user, ""
 
     async def open_session(self, session: AsyncSession, user_id: str) -> str:
         secret = secrets.new_secret()

@@ -29,9 +29,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def refusal_to_expose(settings: Settings) -> str | None:
+def refusal_to_start(settings: Settings) -> str | None:
     """Why this server must not start: without accounts, only a loopback address (and no
-    previews that require sign-in)."""
+    previews that require sign-in); single sign-on only when it is configured whole."""
+    if settings.oidc_problem is not None:
+        return f"QAI cannot start: {settings.oidc_problem}."
     if settings.auth == "none" and not is_loopback(settings.host):
         return (
             f"Refusing to listen on {settings.host} with QAI_AUTH=none: anyone who can reach "
@@ -77,7 +79,7 @@ def run_server(settings: Settings, *, role: Role) -> None:
     from qai.context import AppContext
     from qai.logs import configure_logging
 
-    refusal = refusal_to_expose(settings)
+    refusal = refusal_to_start(settings)
     if refusal is not None:
         typer.secho(refusal, fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
