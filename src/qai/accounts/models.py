@@ -129,6 +129,9 @@ class PreviewGrant(Base):
     cookie_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Whether the cookie was set in a frame (SameSite=None; Partitioned) or at the top level.
     partitioned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
 
 
 class OidcIdentity(Base):
