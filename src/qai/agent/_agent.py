@@ -51,16 +51,22 @@ def _require_summary(ctx: RunContext[AgentDeps], output: str) -> str:
 
 
 def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, str]:
-    """One per process and model: its durable steps are registered when it is built."""
+    """One per process and model: its durable steps are registered when it is built. The
+    model's requests are retried by QAI (``settings``' ``max_retries`` times, each retry shown
+    on the step), not by the provider's client."""
+    retries = settings.get("max_retries", 0)
     agent: Agent[AgentDeps, str] = Agent(
         model,
         name=AGENT_NAME,
         deps_type=AgentDeps,
         tools=TOOLS,
-        model_settings=settings,
+        model_settings={**settings, "max_retries": 0},
         # One step at a time: steps are numbered as they start, so tool calls that ran in
         # parallel could not be replayed into the right places after a crash.
-        capabilities=[ModelSteps(), DBOSDurability(parallel_execution_mode="sequential")],
+        capabilities=[
+            ModelSteps(max_retries=retries),
+            DBOSDurability(parallel_execution_mode="sequential"),
+        ],
     )
     agent.output_validator(_require_summary)
     return agent

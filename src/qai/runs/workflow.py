@@ -181,6 +181,12 @@ class StepRecorder:
                 session, self.project_id, self.run_id, seq, kind=kind, label=label
             )
 
+    async def retrying(self, seq: int, *, retry: int, max_retries: int) -> None:
+        async with self.database.session() as session:
+            await runs.step_retrying(
+                session, self.project_id, self.run_id, seq, retry=retry, max_retries=max_retries
+            )
+
     async def finished(
         self,
         seq: int,
