@@ -114,7 +114,7 @@ class AgentOutcome:
     stopped: bool = False
 
 
-async def _until_stopped(work: Awaitable[T], stop: StopWatch) -> tuple[T | None, bool]:
+async def until_stopped(work: Awaitable[T], stop: StopWatch) -> tuple[T | None, bool]:
     """``work``'s result, or (None, True) once a stop is requested: the work (a model call, a
     sandbox command) is cancelled where it is. A cancel of the caller (shutdown) cancels the
     work too and propagates."""
@@ -178,7 +178,7 @@ async def run_code_agent(
         if stop is None:
             summary, messages = await work()
         else:
-            done, stopped = await _until_stopped(work(), stop)
+            done, stopped = await until_stopped(work(), stop)
             if stopped:
                 failure = STOPPED
             else:
