@@ -313,7 +313,11 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Seconds one model request may take before it is retried."
     )
     model_max_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a failed model request (5xx, timeouts)."
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a failed model request (5xx, 429, timeouts), with backoff; the "
+        "agent's are QAI's own, each shown on the run's model step (\"retry 1 of 2\").",
     )
     worker_id: str | None = Field(
         default=None,

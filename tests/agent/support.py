@@ -61,10 +61,19 @@ async def start_worker(settings: Settings, database_url: str) -> AsyncIterator[S
     model; closed at the end. Messages sent through its ``database`` reach its runs at once."""
     started: list[AppContext] = []
 
-    async def start(scripted_model: Model | None = None, /, **overrides: Any) -> AppContext:
-        """``overrides`` replace settings (``model=...`` names a real model instead)."""
+    async def start(
+        scripted_model: Model | None = None,
+        /,
+        *,
+        scripted_small: Model | None = None,
+        **overrides: Any,
+    ) -> AppContext:
+        """``overrides`` replace settings (``model=...`` names a real model instead);
+        ``scripted_small`` is the small model (titles and replies)."""
         chosen = settings.model_copy(update=overrides) if overrides else settings
-        worker = AppContext.build(chosen, role="worker", model=scripted_model)
+        worker = AppContext.build(
+            chosen, role="worker", model=scripted_model, small_model=scripted_small
+        )
         started.append(worker)
         await worker.start()
         return worker

@@ -205,23 +205,26 @@ NEXT_FIXED = (
 )
 
 
-@pytest.mark.nextjs
-async def test_a_nextjs_type_error_is_caught_and_fixed(
-    start_worker: StartWorker, settings: Settings, client: httpx.AsyncClient
-) -> None:
+def link_nextjs_cache(settings: Settings) -> None:
+    """The prepared nextjs template, linked into the test's data directory (or a skip)."""
     cache = prepared_nextjs_cache()
     if cache is None:
         pytest.skip("the nextjs template is not prepared: run `qai sandbox prepare nextjs`")
     templates = settings.data_dir / "cache" / "templates"
     templates.mkdir(parents=True, exist_ok=True)
     (templates / cache.name).symlink_to(cache)
+
+
+NEXTJS_TIMEOUTS = {"check_timeout_seconds": 180.0, "sandbox_start_timeout": 180.0}
+
+
+@pytest.mark.nextjs
+async def test_a_nextjs_type_error_is_caught_and_fixed(
+    start_worker: StartWorker, settings: Settings, client: httpx.AsyncClient
+) -> None:
+    link_nextjs_cache(settings)
     builder = Builder({"app/page.tsx": NEXT_BROKEN}, {"app/page.tsx": NEXT_FIXED})
-    worker = await start_worker(
-        builder.model(),
-        check_enabled=True,
-        check_timeout_seconds=180.0,
-        sandbox_start_timeout=180.0,
-    )
+    worker = await start_worker(builder.model(), check_enabled=True, **NEXTJS_TIMEOUTS)
     db = worker.database
     _, message_id = await create_project(db, "Build a counter", template="nextjs")
 
@@ -236,3 +239,45 @@ async def test_a_nextjs_type_error_is_caught_and_fixed(
     check = (await fragment_over_http(client, answer.fragment.id))["check"]
     assert isinstance(check, dict)
     assert check["status"] == "passed", check
+
+
+# Does not compile: Next's dev server answers 500 and draws its "Build Error" overlay.
+NEXT_SYNTAX_ERROR = (
+    "export default function Page() {\n  return <main><h1>Count {count</h1></main>;\n}\n"
+)
+
+
+@pytest.mark.nextjs
+async def test_a_nextjs_compile_error_is_caught_by_its_overlay_and_fixed(
+    start_worker: StartWorker, settings: Settings, client: httpx.AsyncClient
+) -> None:
+    link_nextjs_cache(settings)
+    builder = Builder({"app/page.tsx": NEXT_SYNTAX_ERROR}, {"app/page.tsx": NEXT_FIXED})
+    worker = await start_worker(builder.model(), check_enabled=True, **NEXTJS_TIMEOUTS)
+    db = worker.database
+    _, message_id = await create_project(db, "Build a counter", template="nextjs")
+
+    answer = await wait_for_answer(db, message_id, within=400)
+
+    assert answer.type is MessageType.RESULT, answer.content
+    assert len(builder.fix_prompts) == 1
+    prompt = builder.fix_prompts[0]
+    # Next's Build Error overlay, as the browser showed it: its title, the compiler's message,
+    # the file and position, and the code frame, verbatim.
+    assert "- Next.js error overlay: Build Error\nUnknown regular expression flags." in prompt
+    assert "./app/page.tsx (2:33)" in prompt
+    assert "> 2 |   return <main><h1>Count {count</h1></main>;" in prompt
+    assert "Parsing ecmascript source code failed" in prompt
+    # The page's status and tsc's error too.
+    assert "HTTP error: The page answered HTTP 500" in prompt
+    assert "TypeScript error (app/page.tsx:2): TS1005: '}' expected." in prompt
+    assert answer.fragment is not None
+    assert answer.fragment.files["app/page.tsx"] == NEXT_FIXED
+    check = (await fragment_over_http(client, answer.fragment.id))["check"]
+    assert isinstance(check, dict)
+    assert check["status"] == "passed", check
+    assert check["httpStatus"] == 200
+    async with db.read() as session:
+        steps = (await runs.get_run(session, message_id)).steps
+    checks = [(s.outcome.value if s.outcome else None) for s in steps if s.kind == "check"]
+    assert checks == ["failed", "ok"]

@@ -31,6 +31,7 @@ from tests.agent.support import (
     write,
 )
 from tests.conftest import free_port
+from tests.web.browser import require_chromium
 
 PAGE = "<!doctype html><h1>Half a todo app</h1>"
 
@@ -87,9 +88,11 @@ def running_step(kind: str) -> Callable[[dict[str, Any]], bool]:
     )
 
 
-async def stop_and_check(client: httpx.AsyncClient, run_id: str, kind: str) -> dict[str, Any]:
+async def stop_and_check(
+    client: httpx.AsyncClient, run_id: str, kind: str, files: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Stop the run while a ``kind`` step is in flight; its answer comes within seconds, an
-    ERROR that says so, with the page it wrote as an unfinished version."""
+    ERROR that says so, with the page it wrote (``files``) as an unfinished version."""
     await wait_for(client, run_id, running_step(kind), within=30)
     stopped_at = time.monotonic()
     response = await client.post(f"/api/runs/{run_id}/cancel")
@@ -112,7 +115,7 @@ async def stop_and_check(client: httpx.AsyncClient, run_id: str, kind: str) -> d
     fragment = answer["fragment"]
     assert fragment is not None
     assert fragment["unfinished"] is True
-    assert fragment["files"] == {"index.html": PAGE}
+    assert fragment["files"] == (files or {"index.html": PAGE})
     alone = (await client.get(f"/api/fragments/{fragment['id']}")).json()
     assert alone["unfinished"] is True
 
@@ -146,6 +149,75 @@ async def test_stop_mid_command_kills_it_and_keeps_the_files(
     first = (await api.get(f"/api/projects/{project['id']}/messages")).json()["items"][0]["id"]
     await stop_and_check(api, first, "terminal")
     assert not commands_running(b"sleep\x00120"), "the stopped command is still running"
+    await assert_one_answer_each(worker.database)
+
+
+async def test_stop_after_the_agent_finished_ends_the_run_at_once_and_keeps_the_files(
+    api: httpx.AsyncClient, start_worker: StartWorker
+) -> None:
+    """The agent is done; its answer's title is being written by a small model that hangs."""
+    asked: list[str] = []
+
+    async def hangs(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(str(messages))
+        await asyncio.sleep(300)
+        raise AssertionError("unreachable")
+
+    async def builds(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if turn_of(messages) == 0:
+            return write({"index.html": PAGE})
+        return summary("Half a todo app.")
+
+    worker = await start_worker(
+        FunctionModel(builds), scripted_small=FunctionModel(hangs), run_cancel_poll_seconds=0.2
+    )
+    project = (await api.post("/api/projects", json={"value": "Build a todo app"})).json()
+    first = (await api.get(f"/api/projects/{project['id']}/messages")).json()["items"][0]["id"]
+    deadline = time.monotonic() + 30
+    while not asked:
+        assert time.monotonic() < deadline, "the small model was never asked"
+        await asyncio.sleep(0.05)
+    stopped_at = time.monotonic()
+    response = await api.post(f"/api/runs/{first}/cancel")
+    assert response.status_code == 202, response.text
+
+    run = await wait_for(api, first, lambda r: r["answerMessageId"] is not None, within=15)
+    took = time.monotonic() - stopped_at
+    assert took < 5, f"the run took {took:.1f}s to stop"
+    assert run["status"] == "failed"
+    assert run["error"].startswith("Stopped")
+    # Every step the agent took had ended before; none is left in flight.
+    assert all(s["finishedAt"] for s in run["steps"])
+    assert all(s["outcome"] == "ok" for s in run["steps"])
+    items = (await api.get(f"/api/projects/{project['id']}/messages")).json()["items"]
+    answer = next(m for m in items if m["id"] == run["answerMessageId"])
+    assert answer["type"] == "ERROR"
+    assert "unfinished version" in answer["content"]
+    assert answer["fragment"]["unfinished"] is True
+    assert answer["fragment"]["files"] == {"index.html": PAGE}
+    await assert_one_answer_each(worker.database)
+
+
+async def test_stop_during_the_app_check_ends_it_and_keeps_the_files(
+    api: httpx.AsyncClient, start_worker: StartWorker
+) -> None:
+    """The agent is done; the check opens a page whose script never ends (it would wait for
+    the check's whole time budget)."""
+    require_chromium()
+    spins = {"index.html": "<!doctype html><h1>Spins</h1><script>while (true) {}</script>"}
+
+    async def builds(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return write(spins) if turn_of(messages) == 0 else summary("A page that spins.")
+
+    worker = await start_worker(
+        FunctionModel(builds),
+        check_enabled=True,
+        check_timeout_seconds=120.0,
+        run_cancel_poll_seconds=0.2,
+    )
+    project = (await api.post("/api/projects", json={"value": "Build a spinner"})).json()
+    first = (await api.get(f"/api/projects/{project['id']}/messages")).json()["items"][0]["id"]
+    await stop_and_check(api, first, "check", files=spins)
     await assert_one_answer_each(worker.database)
 
 

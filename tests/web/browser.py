@@ -109,6 +109,7 @@ KANBAN_APP = _app("Kanban from QAI", "#4338ca")
 GREEN_APP = _app("Green kanban from QAI", "#067647")
 MODEL_FAILURE_PROMPT = "explode"
 STOPPABLE_PROMPT = "stoppable"
+FLAKY_PROMPT = "flaky"
 
 
 def _build(match: str, files: dict[str, str], summary: str) -> dict[str, Any]:
@@ -148,6 +149,26 @@ SCRIPT: dict[str, Any] = {
             ],
         },
         {
+            # The first request fails with HTTP 500 and is retried (with QAI_MODEL_MAX_RETRIES
+            # above 0); each attempt takes 3 s, so the retry is seen while it waits.
+            "match": FLAKY_PROMPT,
+            "turns": [
+                {
+                    "tool_calls": [
+                        {
+                            "name": "createOrUpdateFiles",
+                            "arguments": {
+                                "files": [{"path": p, "content": c} for p, c in KANBAN_APP.items()]
+                            },
+                        }
+                    ],
+                    "fail": {"status": 500, "times": 1},
+                    "delay": 3,
+                },
+                {"text": "Done. <task_summary>A kanban board.</task_summary>", "delay": 0.3},
+            ],
+        },
+        {
             "match": MODEL_FAILURE_PROMPT,
             "turns": [{"fail": {"status": 401, "times": 1000, "message": "Incorrect API key"}}],
         },
@@ -164,11 +185,17 @@ def fake_model() -> Iterator[FakeOpenAI]:
 
 @contextmanager
 def qai_server(
-    sqlite_template: Path | None, data_dir: Path, fake: FakeOpenAI, *, port: int = 0
+    sqlite_template: Path | None,
+    data_dir: Path,
+    fake: FakeOpenAI,
+    *,
+    port: int = 0,
+    **settings: str,
 ) -> Iterator[LiveServer]:
     """A real `qai serve` whose model is the scripted fake. Its SQLite database (in
     ``data_dir``) is a copy of the migrated template the first time (without one, the server
-    migrates it), and is kept for a server started again on the same ``data_dir``."""
+    migrates it), and is kept for a server started again on the same ``data_dir``.
+    ``settings`` (``QAI_...`` variables) replace the defaults below."""
     data_dir.mkdir(parents=True, exist_ok=True)
     database = data_dir / "qai.db"
     if sqlite_template is not None and not database.exists():
@@ -183,6 +210,7 @@ def qai_server(
         # these tests' timings stay those of the runs alone.
         "QAI_CHECK_ENABLED": "false",
     }
+    env.update(settings)
     if port:
         env["QAI_PORT"] = str(port)
     with live_server(f"sqlite:///{database}", data_dir, **env) as server:

@@ -21,6 +21,7 @@ from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.live import LiveServer
 from tests.web.browser import (
+    FLAKY_PROMPT,
     MODEL_FAILURE_PROMPT,
     STOPPABLE_PROMPT,
     chromium,
@@ -254,6 +255,29 @@ def test_live_preview_during_a_run_then_stop_keeps_the_files_and_the_activity(
     log = page.locator(".message.assistant.error [data-run-log]")
     log.locator("summary").click()
     expect(log.get_by_text("Asking the model (turn 2)")).to_be_visible()
+
+
+def test_a_retried_model_call_says_retry_1_of_2_in_the_activity(
+    page: Page, fake: FakeOpenAI, sqlite_template: Path, tmp_path: Path
+) -> None:
+    with qai_server(sqlite_template, tmp_path, fake, QAI_MODEL_MAX_RETRIES="2") as server:
+        project_id = create_project(server, f"A {FLAKY_PROMPT} kanban board")
+        page.goto(f"{server.url}/projects/{project_id}")
+        activity = page.locator("#activity")
+        # While the model is asked again: the call's step says which retry, of how many.
+        asking = activity.locator(".step.running", has_text="Asking the model (turn 1)")
+        expect(asking.locator(".step-detail")).to_have_text("retry 1 of 2")
+        # The retry succeeded: the app is built, and the kept activity still says it was retried.
+        answer = page.locator(".message.assistant")
+        expect(answer.locator(".fragment-card")).to_have_count(1, timeout=60_000)
+        expect(activity).to_be_hidden()
+        log = answer.locator("[data-run-log]")
+        log.locator("summary").click()
+        first = log.locator(".step", has_text="Asking the model (turn 1)")
+        expect(first.locator(".step-figures")).to_contain_text("retry 1 of 2")
+        expect(first).to_have_class(re.compile(r"\bok\b"))
+        second = log.locator(".step", has_text="Asking the model (turn 2)")
+        expect(second.locator(".step-figures")).not_to_contain_text("retry")
 
 
 def test_template_button_fills_the_box_and_builds(page: Page, qai: LiveServer) -> None:

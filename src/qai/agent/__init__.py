@@ -8,6 +8,7 @@ from qai.agent._agent import (
     build_code_agent,
     extract_summary,
     run_code_agent,
+    until_stopped,
 )
 from qai.agent._sandbox import SandboxSpec
 from qai.agent.memory import PastMessage, conversation_history
@@ -31,4 +32,5 @@ __all__ = [
     "extract_summary",
     "name_and_reply",
     "run_code_agent",
+    "until_stopped",
 ]

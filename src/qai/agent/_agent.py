@@ -51,16 +51,22 @@ def _require_summary(ctx: RunContext[AgentDeps], output: str) -> str:
 
 
 def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, str]:
-    """One per process and model: its durable steps are registered when it is built."""
+    """One per process and model: its durable steps are registered when it is built. The
+    model's requests are retried by QAI (``settings``' ``max_retries`` times, each retry shown
+    on the step), not by the provider's client."""
+    retries = settings.get("max_retries", 0)
     agent: Agent[AgentDeps, str] = Agent(
         model,
         name=AGENT_NAME,
         deps_type=AgentDeps,
         tools=TOOLS,
-        model_settings=settings,
+        model_settings={**settings, "max_retries": 0},
         # One step at a time: steps are numbered as they start, so tool calls that ran in
         # parallel could not be replayed into the right places after a crash.
-        capabilities=[ModelSteps(), DBOSDurability(parallel_execution_mode="sequential")],
+        capabilities=[
+            ModelSteps(max_retries=retries),
+            DBOSDurability(parallel_execution_mode="sequential"),
+        ],
     )
     agent.output_validator(_require_summary)
     return agent
@@ -108,7 +114,7 @@ class AgentOutcome:
     stopped: bool = False
 
 
-async def _until_stopped(work: Awaitable[T], stop: StopWatch) -> tuple[T | None, bool]:
+async def until_stopped(work: Awaitable[T], stop: StopWatch) -> tuple[T | None, bool]:
     """``work``'s result, or (None, True) once a stop is requested: the work (a model call, a
     sandbox command) is cancelled where it is. A cancel of the caller (shutdown) cancels the
     work too and propagates."""
@@ -172,7 +178,7 @@ async def run_code_agent(
         if stop is None:
             summary, messages = await work()
         else:
-            done, stopped = await _until_stopped(work(), stop)
+            done, stopped = await until_stopped(work(), stop)
             if stopped:
                 failure = STOPPED
             else:

@@ -31,6 +31,10 @@ class StepLog(Protocol):
 
     async def started(self, seq: int, kind: StepKind, label: str) -> None: ...
 
+    async def retrying(self, seq: int, *, retry: int, max_retries: int) -> None:
+        """The model call ``seq`` failed and is being sent again: retry ``retry`` of
+        ``max_retries``."""
+
     async def finished(
         self,
         seq: int,
@@ -53,6 +57,8 @@ class AgentDeps:
     written: dict[str, str] = field(default_factory=dict)
     seq: int = 0
     model_turns: int = 0
+    # The step of the model call in flight (its retries are recorded on it).
+    model_step: int = 0
 
     def next_seq(self) -> int:
         self.seq += 1

@@ -1,8 +1,9 @@
 """Open one page in headless Chromium and say what is wrong with it.
 
 The browser never reaches the network: every request to the page's own origin is answered
-through ``connect`` (a socket to the app's server, e.g. a sandbox's), everything else is
-refused, and websockets (a dev server's hot reload) are held open without a server.
+through ``connect`` (a socket to the app's server, e.g. a sandbox's), and so are its websockets
+(a dev server's hot reload: Next.js sends its build errors, and draws its error overlay, through
+one); everything else is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from playwright.async_api import (
 )
 
 from qai.checks._report import MAX_PROBLEMS, PageReport, Problem, ProblemKind
-from qai.sandbox.preview.proxy import Message, proxy_http
+from qai.sandbox.preview.proxy import Message, proxy_http, proxy_websocket
 
 Connect = Callable[[], Awaitable[socket.socket]]
 
@@ -50,6 +51,8 @@ VIEWPORT = {"width": 1280, "height": 800}
 # show; spent only while requests are still in flight.
 SETTLE_SECONDS = 2.0
 QUIET_SECONDS = 0.3
+# How long a failed Next.js page may take to draw its error overlay after it settled.
+OVERLAY_SECONDS = 3.0
 MAX_SCREENSHOT_BYTES = 1_500_000
 LAUNCH_SECONDS = 60.0
 
@@ -73,15 +76,22 @@ _BLANK = """() => {
 }"""
 
 # Next.js draws its build and runtime error overlay in the shadow root of <nextjs-portal>; the
-# portal itself is always there in development (its dev-tools badge), the dialog only on error.
-_OVERLAY = """() => {
+# portal itself is always there in development (its dev-tools badge), the dialog only on error
+# (Next.js 16: the dialog is [data-nextjs-dialog], drawn once the dev server has sent the error
+# through its hot-reload websocket).
+_OVERLAY_SELECTOR = (
+    "[data-nextjs-dialog], [data-nextjs-dialog-content], .nextjs-container-errors-body"
+)
+_HAS_PORTAL = """() => document.querySelector("nextjs-portal") !== null"""
+_HAS_OVERLAY = """(selector) => Array.from(document.querySelectorAll("nextjs-portal")).some(
+  (portal) => portal.shadowRoot && portal.shadowRoot.querySelector(selector)
+)"""
+_OVERLAY = """(selector) => {
   const found = [];
   for (const portal of document.querySelectorAll("nextjs-portal")) {
     const root = portal.shadowRoot;
     if (!root) continue;
-    const dialog = root.querySelector(
-      "[data-nextjs-dialog], [data-nextjs-dialog-content], .nextjs-container-errors-body"
-    );
+    const dialog = root.querySelector(selector);
     if (dialog) found.push((dialog.innerText || dialog.textContent || "").trim());
   }
   return found;
@@ -221,8 +231,23 @@ async def _visit(
     settle: float,
     seconds: float,
 ) -> None:
+    sockets = _WebSockets(connect, findings.origin)
     await context.route("**/*", _Responder(connect, findings).handle)
-    await context.route_web_socket("**/*", _hold_open)
+    await context.route_web_socket("**/*", sockets.handle)
+    try:
+        await _open(context, url, findings, outcome, settle, seconds)
+    finally:
+        await sockets.close()
+
+
+async def _open(
+    context: BrowserContext,
+    url: str,
+    findings: _Findings,
+    outcome: dict[str, Any],
+    settle: float,
+    seconds: float,
+) -> None:
     page = await context.new_page()
     page.on("console", findings.console)
     page.on("pageerror", findings.page_error)
@@ -269,7 +294,8 @@ async def _settle(page: Page, findings: _Findings, settle: float) -> None:
 
 async def _inspect(page: Page, findings: _Findings) -> None:
     try:
-        overlays: list[str] = await page.evaluate(_OVERLAY)
+        await _await_overlay(page, findings)
+        overlays: list[str] = await page.evaluate(_OVERLAY, _OVERLAY_SELECTOR)
         blank: bool = await page.evaluate(_BLANK)
     except Error as exc:
         findings.add("exception", f"The page could not be inspected: {exc.message}")
@@ -283,6 +309,19 @@ async def _inspect(page: Page, findings: _Findings) -> None:
         and not any(p.kind in ("http", "exception") for p in findings.problems)
     ):
         findings.add("blank", "The page shows nothing: no visible text or image was rendered.")
+
+
+async def _await_overlay(page: Page, findings: _Findings) -> None:
+    """On a Next.js page that has already failed (an error status, an uncaught exception), give
+    its error overlay a moment to be drawn: it comes through the hot-reload websocket, after
+    the load. A page without errors is not kept waiting."""
+    failed = any(p.kind in ("http", "exception") for p in findings.problems)
+    if not failed or not await page.evaluate(_HAS_PORTAL):
+        return
+    with contextlib.suppress(Error):
+        await page.wait_for_function(
+            _HAS_OVERLAY, arg=_OVERLAY_SELECTOR, timeout=OVERLAY_SECONDS * 1000
+        )
 
 
 class _Responder:
@@ -352,8 +391,68 @@ class _Responder:
         return int(answer["status"]), answer["headers"], bytes(answer["body"])
 
 
-async def _hold_open(socket_route: WebSocketRoute) -> None:
-    """A websocket accepted and left silent: the page neither reaches a server nor errs."""
+class _WebSockets:
+    """Relays the page's websockets on its own origin to the app's server through ``connect``
+    (others are refused); each relay ends with the visit."""
+
+    def __init__(self, connect: Connect, origin: str) -> None:
+        self.connect = connect
+        self.origin = origin
+        self.relays: set[asyncio.Task[None]] = set()
+
+    async def handle(self, route: WebSocketRoute) -> None:
+        parts = urlsplit(route.url)
+        scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+        if f"{scheme}://{parts.netloc}".lower() != self.origin:
+            await route.close(code=1008, reason="Only the app's own server is reachable.")
+            return
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        inbox.put_nowait({"type": "websocket.connect"})
+        route.on_message(lambda data: inbox.put_nowait(_received(data)))
+        route.on_close(
+            lambda code, _reason: inbox.put_nowait(
+                {"type": "websocket.disconnect", "code": code or 1000}
+            )
+        )
+
+        async def send(message: Message) -> None:
+            with contextlib.suppress(Error):
+                if message["type"] == "websocket.send":
+                    text = message.get("text")
+                    route.send(text if text is not None else message.get("bytes", b""))
+                elif message["type"] == "websocket.close":
+                    await route.close(code=message.get("code"), reason=message.get("reason"))
+
+        scope = {
+            "type": "websocket",
+            "scheme": parts.scheme,
+            "path": parts.path or "/",
+            "raw_path": (parts.path or "/").encode(),
+            "query_string": parts.query.encode(),
+            "headers": [(b"host", parts.netloc.encode()), (b"origin", self.origin.encode())],
+            "subprotocols": route.protocols,
+            "client": ("127.0.0.1", 0),
+        }
+        try:
+            sock = await self.connect()
+        except OSError:
+            await route.close(code=1011, reason="The app's server did not answer.")
+            return
+        relay = asyncio.ensure_future(proxy_websocket(scope, inbox.get, send, sock))
+        self.relays.add(relay)
+        relay.add_done_callback(self.relays.discard)
+
+    async def close(self) -> None:
+        relays = list(self.relays)
+        for relay in relays:
+            relay.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+
+
+def _received(data: str | bytes) -> Message:
+    if isinstance(data, str):
+        return {"type": "websocket.receive", "text": data}
+    return {"type": "websocket.receive", "bytes": data}
 
 
 def _origin(url: str) -> str:

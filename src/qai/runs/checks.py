@@ -14,6 +14,7 @@ from dbos import DBOS
 from pydantic_ai import Agent
 
 from qai.agent import (
+    STOPPED,
     AgentDeps,
     AgentOutcome,
     AgentTask,
@@ -21,6 +22,7 @@ from qai.agent import (
     StepLog,
     StopWatch,
     run_code_agent,
+    until_stopped,
 )
 from qai.checks import CheckResult, Chromium, Problem, check_app
 from qai.errors import QaiError
@@ -119,7 +121,9 @@ async def check_and_fix(
     if not plan.enabled:
         return Checked(first, CheckResult("skipped", reason=CHECKS_OFF), 0)
     outcome = first
-    check = await check_step(deps.sandbox, deps.seed_files(), deps.steps, deps.next_seq(), plan, 1)
+    check = await _check(plan, deps, 1, stop)
+    if check is None:
+        return _stopped(outcome, 0)
     fixes = 0
     while check.status == "failed" and fixes < plan.max_fixes and outcome.messages:
         fixes += 1
@@ -135,10 +139,27 @@ async def check_and_fix(
             # Stopped while fixing: the run ends as any stopped run (an unfinished version).
             stopped = dataclasses.replace(outcome, failure=attempt.failure, stopped=True)
             return Checked(stopped, check, fixes)
-        check = await check_step(
-            deps.sandbox, deps.seed_files(), deps.steps, deps.next_seq(), plan, fixes + 1
-        )
+        check = await _check(plan, deps, fixes + 1, stop)
+        if check is None:
+            return _stopped(outcome, fixes)
     return Checked(outcome, check, fixes)
+
+
+async def _check(
+    plan: CheckPlan, deps: AgentDeps, attempt: int, stop: StopWatch | None
+) -> CheckResult | None:
+    """The check's result; None when Stop was pressed while it ran (it ends where it is)."""
+    work = check_step(deps.sandbox, deps.seed_files(), deps.steps, deps.next_seq(), plan, attempt)
+    if stop is None:
+        return await work
+    check, stopped = await until_stopped(work, stop)
+    return None if stopped else check
+
+
+def _stopped(outcome: AgentOutcome, fixes: int) -> Checked:
+    """Stopped during a check: the run ends as any stopped run (an unfinished version)."""
+    stopped = dataclasses.replace(outcome, failure=STOPPED, stopped=True)
+    return Checked(stopped, CheckResult("skipped", reason=STOPPED), fixes)
 
 
 def _combined(before: AgentOutcome, after: AgentOutcome) -> AgentOutcome:

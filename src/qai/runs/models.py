@@ -116,3 +116,7 @@ class RunStep(Base):
     # A model call's tokens (kind ``model``); null for tool calls and while the call runs.
     input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A model call sent again after a failure that may pass: which retry (1, 2, ...) of how
+    # many QAI_MODEL_MAX_RETRIES allows; null for a call that needed none.
+    retry: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_retries: Mapped[int | None] = mapped_column(Integer, nullable=True)

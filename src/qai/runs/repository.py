@@ -246,12 +246,26 @@ class RunRepository:
                 "finished_at": None,
                 "outcome": None,
                 "detail": None,
+                "retry": None,
+                "max_retries": None,
             },
         ).returning(RunStep)
         step: RunStep = (
             await self.session.execute(statement, execution_options={"populate_existing": True})
         ).scalar_one()
         return step
+
+    async def retry_step(
+        self, run_id: str, seq: int, *, retry: int, max_retries: int
+    ) -> RunStep | None:
+        statement = (
+            update(RunStep)
+            .where(RunStep.run_id == run_id, RunStep.seq == seq)
+            .values(retry=retry, max_retries=max_retries)
+            .returning(RunStep)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def finish_step(
         self,

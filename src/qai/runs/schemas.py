@@ -22,6 +22,15 @@ class RunStepOut(Schema):
     output_tokens: int | None = Field(
         default=None, description="A model step's output tokens; null for tool steps."
     )
+    retry: int | None = Field(
+        default=None,
+        description="A model step sent again after a failure that may pass (5xx, 429, a "
+        "timeout): which retry, 1, 2, ...; null when the call needed none.",
+    )
+    max_retries: int | None = Field(
+        default=None,
+        description="How many retries the call may have (QAI_MODEL_MAX_RETRIES), with retry.",
+    )
 
 
 class RunOut(Schema):

@@ -164,6 +164,24 @@ async def step_started(
     await _publish_step(session, project_id, step)
 
 
+async def step_retrying(
+    session: AsyncSession,
+    project_id: str,
+    run_id: str,
+    seq: int,
+    *,
+    retry: int,
+    max_retries: int,
+) -> None:
+    """A model call is sent again after a failure that may pass: ``run.step`` says which retry
+    of how many, while the step goes on."""
+    step = await RunRepository(session).retry_step(
+        run_id, seq, retry=retry, max_retries=max_retries
+    )
+    if step is not None:
+        await _publish_step(session, project_id, step)
+
+
 async def step_finished(
     session: AsyncSession,
     project_id: str,

@@ -26,6 +26,7 @@ from qai.agent import (
     build_code_agent,
     name_and_reply,
     run_code_agent,
+    until_stopped,
 )
 from qai.checks import Chromium
 from qai.db import Database, new_id
@@ -179,6 +180,12 @@ class StepRecorder:
         async with self.database.session() as session:
             await runs.step_started(
                 session, self.project_id, self.run_id, seq, kind=kind, label=label
+            )
+
+    async def retrying(self, seq: int, *, retry: int, max_retries: int) -> None:
+        async with self.database.session() as session:
+            await runs.step_retrying(
+                session, self.project_id, self.run_id, seq, retry=retry, max_retries=max_retries
             )
 
     async def finished(
@@ -346,10 +353,16 @@ async def _build(
     spec = SandboxSpec(
         name=start.fragment_id, template=start.template, manager=environment.sandboxes
     )
+    # Stop is heard from here on, whatever the run is doing: starting its sandbox, the agent's
+    # model and tool calls, the check, the title and reply.
+    stop = stop_watch(database, run_id, settings.run_cancel_poll_seconds)
     try:
-        preview_url = await sandbox_step(spec, start.base_files)
+        started, stopped = await until_stopped(sandbox_step(spec, start.base_files), stop)
     except Exception as exc:
         return Failure(SANDBOX_FAILED.format(reason=getattr(exc, "message", None) or exc))
+    if stopped or started is None:
+        return Failure(STOPPED)
+    preview_url = started
     await preview_step(database, run_id, preview_url)
     deps = AgentDeps(
         sandbox=spec,
@@ -365,7 +378,6 @@ async def _build(
         max_turns=settings.run_max_turns,
         timeout_seconds=settings.run_timeout_seconds,
     )
-    stop = stop_watch(database, run_id, settings.run_cancel_poll_seconds)
     result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id, stop=stop)
     checked: Checked | None = None
     plan = environment.check_plan()
@@ -391,10 +403,7 @@ async def _build(
         if not deps.written:
             return Failure(failure, usage)
         kept = await collect_step(spec, deps.seed_files(), paths, limits)
-        draft = unfinished_draft(
-            kept, prompt=start.prompt, fragment_id=spec.name, preview_url=preview_url
-        )
-        return Failure(f"{failure} {UNFINISHED_KEPT}" if draft else failure, usage, draft)
+        return _unfinished(failure, kept, usage, start, spec.name, preview_url)
     summary = result.summary
     assert summary is not None
     if not paths or checked is None:
@@ -405,9 +414,12 @@ async def _build(
         log.info("run %s left %d files out of its version", run_id, len(kept.left_out))
         if not kept.files:
             return Failure(f"{NOTHING_KEPT} {note}", usage)
-    title, reply = await name_and_reply(
-        models.small.model, models.request_settings, start.prompt, summary
+    named, stopped = await until_stopped(
+        name_and_reply(models.small.model, models.request_settings, start.prompt, summary), stop
     )
+    if stopped or named is None:
+        return _unfinished(STOPPED, kept, usage, start, spec.name, preview_url)
+    title, reply = named
     reply = honest_reply(reply, checked, plan)
     if note is not None:
         reply = f"{reply}\n\n{note}"
@@ -421,3 +433,13 @@ async def _build(
         screenshot=checked.check.screenshot,
     )
     return Success(reply, fragment, usage)
+
+
+def _unfinished(
+    failure: str, kept: KeptFiles, usage: Usage, start: RunStart, fragment_id: str, preview_url: str
+) -> Failure:
+    """An ERROR answer that keeps what the run wrote as an unfinished version."""
+    draft = unfinished_draft(
+        kept, prompt=start.prompt, fragment_id=fragment_id, preview_url=preview_url
+    )
+    return Failure(f"{failure} {UNFINISHED_KEPT}" if draft else failure, usage, draft)

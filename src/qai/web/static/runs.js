@@ -1,5 +1,6 @@
 // A run you can watch: the activity's figures (turns, tokens, time), the sign that a model call
-// is slow, and each answer's activity kept under it (read when it is opened). Text only.
+// is slow or retried, and each answer's activity kept under it (read when it is opened). Text
+// only.
 import { api, describe } from "./common.js";
 
 const SLOW_MODEL_SECONDS = 10;
@@ -12,13 +13,20 @@ function seconds(from, to = Date.now()) {
   return Math.max(0, Math.round((to - new Date(from).getTime()) / 1000));
 }
 
-/** One step's line: its label, and for a model call its tokens and time once it ended. */
+/** "retry 1 of 2" for a model call sent again after a failure; "" for one that needed none. */
+export function retrySign(step) {
+  return step.retry ? `retry ${step.retry} of ${step.maxRetries}` : "";
+}
+
+/** One step's line: its label, and for a model call its tokens, time and retries once it
+ * ended (while it runs, refreshActivity says how long it has waited and which retry it is). */
 export function fillStep(item, step) {
   item.className = `step ${step.outcome || "running"}`;
   item.dataset.seq = String(step.seq);
   item.dataset.kind = step.kind;
   item.dataset.started = step.startedAt || "";
   item.dataset.tokens = String((step.inputTokens || 0) + (step.outputTokens || 0));
+  item.dataset.retry = retrySign(step);
   let label = item.querySelector(".step-label");
   if (!label) {
     label = document.createElement("span");
@@ -35,7 +43,9 @@ export function fillStep(item, step) {
       label.after(figures);
     }
     const took = (new Date(step.finishedAt) - new Date(step.startedAt)) / 1000;
-    figures.textContent = `${formatTokens(item.dataset.tokens)} tokens · ${took.toFixed(1)} s`;
+    const parts = [`${formatTokens(item.dataset.tokens)} tokens`, `${took.toFixed(1)} s`];
+    if (item.dataset.retry) parts.push(item.dataset.retry);
+    figures.textContent = parts.join(" · ");
   } else if (figures) {
     figures.remove();
   }
@@ -47,12 +57,13 @@ export function fillStep(item, step) {
       item.append(detail);
     }
     detail.textContent = step.detail;
-  } else if (detail && !detail.dataset.waiting) {
+  } else if (detail && (!detail.dataset.waiting || step.finishedAt)) {
     detail.remove();
   }
 }
 
-/** The running run's figures, and "waiting for the model: 40 s" on a slow model call. */
+/** The running run's figures, and on a model call in flight the sign that it is slow or
+ * retried: "waiting for the model: 40 s, retry 1 of 2". */
 export function refreshActivity(activity) {
   if (activity.hidden) return;
   const steps = Array.from(activity.querySelectorAll("[data-steps] > li"));
@@ -66,15 +77,18 @@ export function refreshActivity(activity) {
   for (const item of steps) {
     if (item.dataset.kind !== "model" || !item.classList.contains("running")) continue;
     const waited = seconds(item.dataset.started);
+    const sign = [];
+    if (waited >= SLOW_MODEL_SECONDS) sign.push(`waiting for the model: ${waited} s`);
+    if (item.dataset.retry) sign.push(item.dataset.retry);
+    if (!sign.length) continue;
     let detail = item.querySelector(".step-detail");
-    if (waited < SLOW_MODEL_SECONDS) continue;
     if (!detail) {
       detail = document.createElement("span");
       detail.className = "step-detail waiting";
       detail.dataset.waiting = "1";
       item.append(detail);
     }
-    detail.textContent = `waiting for the model: ${waited} s`;
+    detail.textContent = sign.join(", ");
   }
 }
 
