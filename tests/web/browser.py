@@ -164,11 +164,17 @@ def fake_model() -> Iterator[FakeOpenAI]:
 
 @contextmanager
 def qai_server(
-    sqlite_template: Path | None, data_dir: Path, fake: FakeOpenAI, *, port: int = 0
+    sqlite_template: Path | None,
+    data_dir: Path,
+    fake: FakeOpenAI,
+    *,
+    port: int = 0,
+    **extra_env: str,
 ) -> Iterator[LiveServer]:
-    """A real `qai serve` whose model is the scripted fake. Its SQLite database (in
-    ``data_dir``) is a copy of the migrated template the first time (without one, the server
-    migrates it), and is kept for a server started again on the same ``data_dir``."""
+    """A real `qai serve` whose model is the scripted fake (``extra_env``: more settings). Its
+    SQLite database (in ``data_dir``) is a copy of the migrated template the first time
+    (without one, the server migrates it), and is kept for a server started again on the same
+    ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     database = data_dir / "qai.db"
     if sqlite_template is not None and not database.exists():
@@ -185,5 +191,6 @@ def qai_server(
     }
     if port:
         env["QAI_PORT"] = str(port)
+    env.update(extra_env)
     with live_server(f"sqlite:///{database}", data_dir, **env) as server:
         yield server

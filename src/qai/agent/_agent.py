@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -50,8 +50,12 @@ def _require_summary(ctx: RunContext[AgentDeps], output: str) -> str:
     return output
 
 
-def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, str]:
-    """One per process and model: its durable steps are registered when it is built."""
+def build_code_agent(
+    model: Model | None, settings: ModelSettings, others: Mapping[str, Model] | None = None
+) -> Agent[AgentDeps, str]:
+    """One per process: its durable steps are registered when it is built. ``model`` is the
+    default; a run may use one of ``others`` instead (by id, as ``run_code_agent``'s
+    ``model``), which share the durable steps' names."""
     agent: Agent[AgentDeps, str] = Agent(
         model,
         name=AGENT_NAME,
@@ -60,7 +64,10 @@ def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, 
         model_settings=settings,
         # One step at a time: steps are numbered as they start, so tool calls that ran in
         # parallel could not be replayed into the right places after a crash.
-        capabilities=[ModelSteps(), DBOSDurability(parallel_execution_mode="sequential")],
+        capabilities=[
+            ModelSteps(),
+            DBOSDurability(models=others or None, parallel_execution_mode="sequential"),
+        ],
     )
     agent.output_validator(_require_summary)
     return agent
@@ -136,10 +143,12 @@ async def run_code_agent(
     task: AgentTask,
     *,
     model_id: str | None,
+    model: Model | None = None,
     stop: StopWatch | None = None,
 ) -> AgentOutcome:
-    """Run the agent inside the current durable workflow. Never raises for a failed run; a
-    stopped one ends with ``stopped`` and the ``STOPPED`` failure."""
+    """Run the agent inside the current durable workflow, with ``model`` (one it was built
+    with; None: its default). Never raises for a failed run; a stopped one ends with
+    ``stopped`` and the ``STOPPED`` failure."""
     usage = RunUsage()
     instructions = [system_prompt(task.template)]
     note = existing_files_note(deps.base_files)
@@ -158,6 +167,7 @@ async def run_code_agent(
     async def work() -> tuple[str | None, list[ModelMessage]]:
         result = await agent.run(
             task.prompt,
+            model=model,
             deps=deps,
             instructions="\n\n".join(instructions),
             message_history=history or None,

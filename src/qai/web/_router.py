@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from qai.common.deps import DatabaseDep, SettingsDep, context_of
+from qai.common.deps import DatabaseDep, ModelsDep, SettingsDep, context_of
 from qai.common.principal import PrincipalDep
 from qai.errors import QaiError
 from qai.messages import service as messages
+from qai.runs import service as runs
 from qai.versions import service as versions
 from qai.web import _views as views
 from qai.web._download import archive_name, zip_files
@@ -122,6 +123,7 @@ async def home(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
+    models: ModelsDep,
     principal: PrincipalDep,
     cursor: str | None = None,
 ) -> HTMLResponse:
@@ -139,6 +141,7 @@ async def home(
             "default_template": settings.default_template,
             "templates": views.template_choices(settings.data_dir),
             "examples": EXAMPLES,
+            "models": runs.model_list(models),
         },
     )
 
@@ -161,6 +164,7 @@ async def project(
     request: Request,
     project_id: str,
     db: DatabaseDep,
+    models: ModelsDep,
     fragment: str | None = None,
     file: str | None = None,
     tab: Tab = "preview",
@@ -171,7 +175,11 @@ async def project(
         )
     except QaiError as error:
         return _error_page(request, error)
-    return _page(request, "project.html", {"page": page, "tab": tab})
+    return _page(
+        request,
+        "project.html",
+        {"page": page, "tab": tab, "models": runs.model_list(models)},
+    )
 
 
 @router.get("/ui/projects/{project_id}/messages", response_class=HTMLResponse)
