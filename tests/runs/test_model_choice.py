@@ -93,7 +93,7 @@ async def first_run_id(client: httpx.AsyncClient, project_id: str) -> str:
 
 
 def models_asked(fake: FakeOpenAI) -> set[str]:
-    return {entry["model"] for entry in fake.requests() if entry["path"].startswith("/v1/")}
+    return {entry["model"] for entry in fake.requests if entry["path"].startswith("/v1/")}
 
 
 async def test_the_offered_models_default_first_each_once(server: httpx.AsyncClient) -> None:

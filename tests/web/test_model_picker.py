@@ -75,7 +75,7 @@ def finished_runs(server: LiveServer, project_id: str, count: int) -> list[dict[
 
 
 def asked(fake: FakeOpenAI) -> list[str]:
-    return [entry["model"] for entry in fake.requests() if entry["path"].startswith("/v1/")]
+    return [entry["model"] for entry in fake.requests if entry["path"].startswith("/v1/")]
 
 
 def test_pick_a_model_on_home_then_another_on_the_project(
