@@ -82,7 +82,7 @@ def test_pick_a_model_on_home_then_another_on_the_project(
     page: Page, qai: LiveServer, fake: FakeOpenAI
 ) -> None:
     page.goto(qai.url)
-    picker = page.get_by_label("Model", exact=True)
+    picker = page.get_by_role("combobox", name="Model", exact=True)
     expect(picker).to_have_value(DEFAULT)  # the default is selected
     expect(picker.locator("option")).to_have_text([DEFAULT, OTHER])
     picker.select_option(OTHER)
@@ -99,7 +99,7 @@ def test_pick_a_model_on_home_then_another_on_the_project(
 
     # The project's prompt box offers the same choice, the default first selected.
     composer = page.locator("[data-composer]")
-    picker = composer.get_by_label("Model", exact=True)
+    picker = composer.get_by_role("combobox", name="Model", exact=True)
     expect(picker).to_have_value(DEFAULT)
     fake.reset()
     composer.get_by_label("Message to QAI").fill("Now make the header green")
