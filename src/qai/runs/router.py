@@ -67,6 +67,7 @@ async def cancel_run(
 @router.get(
     "/api/models",
     summary="The models a run may use",
+    responses=errors(),
     description="Pass one's id as ``model`` when creating a project or sending a message; "
     "another is refused with 400. The run records the model it used (``model``).",
 )
