@@ -154,7 +154,8 @@ async def save_assistant_error(
     )
     repository = MessageRepository(session)
     if fragment is None:
-        await repository.add(message)
+        if not await repository.add(message):
+            raise ProjectNotFound()  # deleted meanwhile; the caller rolls back
         set_committed_value(message, "fragment", None)
         return message
     row = Fragment(

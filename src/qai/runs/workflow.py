@@ -29,7 +29,7 @@ from qai.agent import (
 )
 from qai.checks import Chromium
 from qai.db import Database, new_id
-from qai.errors import QaiError, RunNotFound
+from qai.errors import ProjectNotFound, QaiError, RunNotFound
 from qai.llm import ModelChoice, Models
 from qai.messages.chosen import starting_fragment
 from qai.messages.limits import (
@@ -303,7 +303,7 @@ async def save(database: Database, run_id: str, outcome: Outcome) -> str | None:
     except AlreadyAnswered:
         async with database.read() as session:
             return await runs.answer_of(session, run_id)
-    except RunNotFound:
+    except (RunNotFound, ProjectNotFound):
         log.info("run %s was deleted with its project before it could answer", run_id)
         return None
 
