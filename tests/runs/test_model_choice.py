@@ -17,8 +17,11 @@ from pydantic_ai import models
 
 from qai.api import create_app
 from qai.context import AppContext
+from qai.messages.models import MessageType
+from qai.projects import service as projects
+from qai.runs import service as runs
 from qai.settings import Settings, SettingsError, load_settings
-from tests.agent.support import drop_system_database
+from tests.agent.support import StartWorker, drop_system_database, wait_for_answer
 from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -172,3 +175,37 @@ def test_a_bad_qai_models_stops_qai_at_start_naming_it(monkeypatch: pytest.Monke
     monkeypatch.setenv("QAI_MODELS", f"{OTHER},gpt-4.1")
     with pytest.raises(SettingsError, match=r"QAI_MODELS.*'gpt-4.1' is not a model id"):
         load_settings()
+
+
+async def test_the_model_travels_with_the_run_to_whichever_worker_runs_it(
+    settings: Settings,
+    fake: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    start_worker: StartWorker,
+) -> None:
+    """Recorded by an API-only process (the outbox row), run by a worker with other settings:
+    the model is the run's own, handed to its durable workflow as an input."""
+    monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)
+    offered = {"model": DEFAULT, "models": f"{OTHER},{THIRD}", "openai_base_url": fake.base_url}
+    api = AppContext.build(settings.model_copy(update=offered), role="api")
+    try:
+        async with api.database.session() as session:
+            _, gone = await projects.create_project_with_first_message(
+                session, "a greeting", template="web", model=THIRD
+            )
+            _, kept = await projects.create_project_with_first_message(
+                session, "a greeting", template="web", model=OTHER
+            )
+    finally:
+        await api.close()
+    # This worker no longer offers THIRD.
+    worker = await start_worker(model=DEFAULT, models=OTHER, openai_base_url=fake.base_url)
+    answer = await wait_for_answer(worker.database, gone.id)
+    assert answer.type is MessageType.ERROR
+    assert f"The model {THIRD} chosen for this message is no longer offered" in answer.content
+    answer = await wait_for_answer(worker.database, kept.id)
+    assert answer.type is MessageType.RESULT, answer.content
+    async with worker.database.read() as session:
+        assert (await runs.get_run(session, gone.id)).run.model == THIRD
+        assert (await runs.get_run(session, kept.id)).run.model == OTHER
+    assert models_asked(fake) == {"model-b"}
