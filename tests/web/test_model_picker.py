@@ -97,10 +97,13 @@ def test_pick_a_model_on_home_then_another_on_the_project(
     assert runs[0]["model"] == OTHER
     assert set(asked(fake)) == {"fake-model-b"}
 
-    # The project's prompt box offers the same choice, the default first selected.
+    # The project's prompt box offers the same choice, its last run's model selected.
     composer = page.locator("[data-composer]")
     picker = composer.get_by_role("combobox", name="Model", exact=True)
-    expect(picker).to_have_value(DEFAULT)
+    expect(picker.locator("option")).to_have_text([DEFAULT, OTHER])
+    page.reload()
+    expect(picker).to_have_value(OTHER)
+    picker.select_option(DEFAULT)
     fake.reset()
     composer.get_by_label("Message to QAI").fill("Now make the header green")
     composer.get_by_role("button", name="Send").click()

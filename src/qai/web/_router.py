@@ -178,7 +178,12 @@ async def project(
     return _page(
         request,
         "project.html",
-        {"page": page, "tab": tab, "models": runs.model_list(models)},
+        {
+            "page": page,
+            "tab": tab,
+            "models": runs.model_list(models),
+            "model_selected": views.last_model(page),
+        },
     )
 
 
