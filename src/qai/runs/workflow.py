@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dbos import DBOS
 from pydantic_ai import Agent
+from sqlalchemy.exc import IntegrityError
 
 from qai.agent import (
     STOPPED,
@@ -216,17 +217,22 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
     message was answered already, or deleted with its project."""
     environment = _current()
     database = environment.database
-    async with database.session() as session:
-        message = await MessageRepository(session).get(message_id)
-        if message is None:
-            log.info("message %s was deleted before its run started", message_id)
-            return None
-        if await runs.start(session, message_id, project_id, model=model_id) is None:
-            return None
-        template = await ProjectRepository(session).template_of(project_id)
-        recent = await MessageRepository(session).recent_for_memory(
-            project_id, limit=MEMORY_MESSAGES
-        )
+    try:
+        async with database.session() as session:
+            message = await MessageRepository(session).get(message_id)
+            if message is None:
+                log.info("message %s was deleted before its run started", message_id)
+                return None
+            if await runs.start(session, message_id, project_id, model=model_id) is None:
+                return None
+            template = await ProjectRepository(session).template_of(project_id)
+            recent = await MessageRepository(session).recent_for_memory(
+                project_id, limit=MEMORY_MESSAGES
+            )
+    except IntegrityError:
+        # The run's row refused: its project was deleted since the message was read.
+        log.info("message %s was deleted with its project as its run started", message_id)
+        return None
     # A project's runs go one at a time: its newest fragment cannot change while this one runs.
     latest = await starting_fragment(database, project_id, message_id)
     # The conversation so far: every message but this one and the USER messages queued after it
