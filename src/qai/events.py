@@ -32,6 +32,8 @@ class CodeAgentRun:
     project_id: str
     message_id: str
     value: str
+    # The model the run is to use (one the server offers); None: the default.
+    model: str | None = None
 
     name: str = CODE_AGENT_RUN
 

@@ -235,6 +235,12 @@ class Settings(BaseSettings):
         description="provider:model, e.g. openai:gpt-4.1, anthropic:claude-sonnet-4-5, "
         "ollama:qwen2.5-coder. Unset: runs answer with an error saying how to set it.",
     )
+    models: str | None = Field(
+        default=None,
+        description="The models people may pick for a run, comma-separated provider:model "
+        "names (e.g. openai:gpt-4.1,anthropic:claude-sonnet-4-5); QAI_MODEL is offered too, "
+        "first, and is the default. Unset: only QAI_MODEL, and the prompt box shows no picker.",
+    )
     small_model: str | None = Field(
         default=None, description="Optional cheaper model for titles and replies."
     )
@@ -511,6 +517,28 @@ class Settings(BaseSettings):
     def qai_url(self) -> str:
         """QAI's own address for browsers: ``public_url``, or localhost on QAI's port."""
         return self.public_url or f"http://localhost:{self.port}"
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        for name in names:
+            provider, sep, model = name.partition(":")
+            if not sep or not provider or not model:
+                raise ValueError(
+                    f"{name!r} is not a model id: write provider:model names, comma-separated "
+                    "(e.g. openai:gpt-4.1,anthropic:claude-sonnet-4-5)"
+                )
+        return ",".join(names) or None
+
+    @property
+    def model_choices(self) -> tuple[str, ...]:
+        """The models a run may use: QAI_MODEL (the default) first, then QAI_MODELS, once each."""
+        names = [self.model.strip()] if self.model and self.model.strip() else []
+        names += self.models.split(",") if self.models else []
+        return tuple(dict.fromkeys(names))
 
     @field_validator("preview_url_template")
     @classmethod

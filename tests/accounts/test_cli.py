@@ -16,6 +16,7 @@ from qai import cli
 from qai.api import create_app
 from qai.context import AppContext
 from qai.settings import Settings
+from tests.accounts.conftest import ORIGIN, csrf_of
 from tests.live import base_env
 
 PASSWORD = "a long enough password"
@@ -101,3 +102,65 @@ def test_users_and_tokens_from_the_command_line(database_url: str, tmp_path: Pat
     assert run(env, "users", "disable", "m@example.com").exit_code == 0
     assert "disabled" in run(env, "users", "list").stdout
     assert run(env, "users", "enable", "m@example.com").exit_code == 0
+
+
+async def sign_up_with(code: str, email: str, settings: Settings) -> int:
+    """The status of signing up with ``code`` through the /signup form (303: an account)."""
+    context = AppContext.build(settings, role="api")
+    app = create_app(context)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
+                page = await http.get(f"/signup?code={code}")
+                form = {"code": code, "email": email, "password": PASSWORD}
+                done = await http.post(
+                    "/signup", data=form | {"csrf": csrf_of(page.text)}, headers={"Origin": ORIGIN}
+                )
+                return done.status_code
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_invitations_from_the_command_line(database_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": database_url, "QAI_DATA_DIR": str(tmp_path / "data")}
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "data", auth="accounts")
+    assert "No invitations yet" in run(env, "invites", "list").stdout
+
+    made = run(env, "invites", "create", "--uses", "2", "--days", "1", "--role", "admin")
+    assert made.exit_code == 0, made.output
+    lines = made.stdout.strip().splitlines()
+    link = lines[-1]
+    assert link.startswith("http://127.0.0.1:8000/signup?code=")
+    code = link.split("code=")[1]
+    invite_id = lines[0].split()[1].rstrip(":")
+    assert f"qai invites revoke {invite_id}" in made.stdout
+    assert "2 use(s) as admin, for 24 hour(s)" in made.stdout
+
+    with_url = run(env, "invites", "create", "--url", "https://qai.example.com/")
+    assert (
+        with_url.stdout.strip().splitlines()[-1].startswith("https://qai.example.com/signup?code=")
+    )
+
+    assert asyncio.run(sign_up_with(code, "ann@example.com", settings)) == 303
+    listed = run(env, "invites", "list").stdout
+    row = next(line for line in listed.splitlines() if line.startswith(invite_id))
+    assert row.split()[1:3] == ["admin", "1/2"]
+    assert row.rstrip().endswith("active")
+    assert code not in listed  # the code is shown once, never stored
+    users = run(env, "users", "list").stdout
+    assert any("ann@example.com" in line and "admin" in line for line in users.splitlines())
+
+    revoked = run(env, "invites", "revoke", invite_id)
+    assert revoked.exit_code == 0, revoked.output
+    assert asyncio.run(sign_up_with(code, "bob@example.com", settings)) == 400
+    row = next(
+        line for line in run(env, "invites", "list").stdout.splitlines() if invite_id in line
+    )
+    assert row.rstrip().endswith("expired")
+    unknown = run(env, "invites", "revoke", "ffffffffffff")
+    assert unknown.exit_code != 0
+    assert "No such invitation" in str(unknown.exception)
+    bad = run(env, "invites", "create", "--role", "owner")
+    assert bad.exit_code == 2

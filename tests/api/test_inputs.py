@@ -69,6 +69,18 @@ async def test_limits_out_of_range_are_a_400(client: httpx.AsyncClient, value: s
         )
 
 
+@pytest.mark.parametrize("value", [str(2**31), str(2**62), *OUT_OF_RANGE_LIMITS])
+async def test_version_numbers_out_of_range_are_a_400(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    """A version number is a 32-bit column: a larger ``after`` is refused, not sent to it."""
+    project = (await client.post("/api/projects", json={"value": "a board"})).json()
+    url = f"/api/projects/{project['id']}/versions"
+    error = assert_error(await client.get(url, params={"after": value}), 400, "BAD_REQUEST")
+    assert error["issues"][0]["path"][-1] == "after"
+    assert (await client.get(url, params={"after": str(2**31 - 1)})).status_code == 200
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -40,7 +40,7 @@ the turn is the number of assistant replies after that message. So a repeated re
 retry, a resumed durable run) gets the same reply, and a follow-up in the same project picks the
 conversation its own prompt matches.
 
-``GET /_fake/requests`` lists what was asked (path, conversation, turn, the tool results the
+``GET /_fake/requests`` lists what was asked (path, model, conversation, turn, the tool results the
 request carried, status);
 ``POST /_fake/script`` replaces the script; ``POST /_fake/reset`` clears the log and hit counts.
 """
@@ -447,7 +447,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         chat = self.path.rstrip("/").endswith("chat/completions")
         body = json.loads(raw or b"{}")
-        entry: Json = {"path": self.path, "stream": bool(body.get("stream")), "at": time.time()}
+        entry: Json = {
+            "path": self.path,
+            "model": body.get("model"),
+            "stream": bool(body.get("stream")),
+            "at": time.time(),
+        }
         with state.lock:
             state.requests.append(entry)
         expected = state.script.get("api_key")
@@ -554,6 +559,12 @@ class FakeOpenAI:
     def requests(self) -> list[Json]:
         with self.state.lock:
             return [dict(entry) for entry in self.state.requests]
+
+    def reset(self) -> None:
+        """Forget what was asked and where each conversation is (``POST /_fake/reset``)."""
+        with self.state.lock:
+            self.state.requests.clear()
+            self.state.hits.clear()
 
     def set_script(self, script: Json) -> None:
         with self.state.lock:

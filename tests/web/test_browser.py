@@ -105,6 +105,9 @@ def test_build_from_home_watch_it_live_then_follow_up(page: Page, qai: LiveServe
     page.goto(qai.url)
     expect(page.get_by_role("heading", name="Build something with QAI")).to_be_visible()
     expect(page.get_by_text("No model configured")).to_have_count(0)
+    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_count(
+        0
+    )  # one model: no picker
 
     prompt = page.get_by_label("What do you want to build?")
     build = page.get_by_role("button", name="Build", exact=True)

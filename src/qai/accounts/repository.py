@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Text, bindparam, delete, func, insert, literal, select, update
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qai.accounts.models import (
     ApiToken,
     AuditEntry,
+    Invite,
     OidcIdentity,
     PreviewGrant,
     Role,
@@ -105,6 +107,21 @@ class AccountReads:
     async def by_preview_cookie(self, cookie_hash: str, host: str) -> Sequence[object] | None:
         rows = await self.database.rows(_BY_PREVIEW_COOKIE, {"hash": cookie_hash, "host": host})
         return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class RunInFlight:
+    """A queued or running run, as the admin page lists it."""
+
+    id: str
+    project_id: str
+    project_name: str
+    owner_email: str | None
+    status: RunStatus
+    model: str | None
+    created_at: datetime
+    started_at: datetime | None
+    cancel_requested_at: datetime | None
 
 
 class AccountRepository:
@@ -224,6 +241,45 @@ class AccountRepository:
             statement = statement.where(ApiToken.user_id == user_id)
         result = await self.session.execute(statement.values(revoked=True))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def invites(self) -> Sequence[Invite]:
+        """Every invitation, newest first."""
+        query = select(Invite).order_by(Invite.created_at.desc(), Invite.code_hash)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def invites_by_id(self, prefix: str) -> Sequence[Invite]:
+        """The invitations whose id (the start of the code's digest) begins with ``prefix``,
+        locked for an update."""
+        query = (
+            select(Invite)
+            .where(Invite.code_hash.startswith(prefix, autoescape=True))
+            .limit(2)
+            .with_for_update()
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def runs_in_flight(self, limit: int) -> list[RunInFlight]:
+        """Queued and running runs of everyone, oldest first, with their project and owner."""
+        statement = (
+            select(
+                Run.id,
+                Run.project_id,
+                Project.name,
+                User.email,
+                Run.status,
+                Run.model,
+                Run.created_at,
+                Run.started_at,
+                Run.cancel_requested_at,
+            )
+            .join(Project, Project.id == Run.project_id)
+            .outerjoin(ProjectOwner, ProjectOwner.project_id == Run.project_id)
+            .outerjoin(User, User.id == ProjectOwner.user_id)
+            .where(Run.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
+            .order_by(Run.created_at, Run.id)
+            .limit(limit)
+        )
+        return [RunInFlight(*row) for row in (await self.session.execute(statement)).all()]
 
     async def audit(self, entry: AuditEntry) -> None:
         self.session.add(entry)

@@ -13,13 +13,15 @@ from qai.accounts import secrets
 from qai.accounts.models import ApiToken, AuditEntry, Invite, OidcIdentity, Role, Session, User
 from qai.accounts.oidc import LoginFlow, SingleSignOn, SsoFailed, SsoIdentity, SsoRefused
 from qai.accounts.quotas import QuotaDefaults
-from qai.accounts.repository import AccountReads, AccountRepository
+from qai.accounts.repository import AccountReads, AccountRepository, RunInFlight
 from qai.accounts.throttle import Throttle
 from qai.common.principal import Principal
 from qai.db import Database, utcnow
 from qai.errors import BadRequest, Conflict, NotFound, QaiError, TooManyRequests, Unauthorized
 
 WRONG_CREDENTIALS = "Wrong email or password"
+# An invitation's id: this many hex digits from the start of its code's digest.
+INVITE_ID_LENGTH = 12
 
 
 class UserNotFound(NotFound):
@@ -165,6 +167,11 @@ async def audit(
     )
 
 
+async def runs_in_flight(session: AsyncSession, limit: int = 200) -> list[RunInFlight]:
+    """Everyone's queued and running runs, oldest first (the admin page's)."""
+    return await AccountRepository(session).runs_in_flight(limit)
+
+
 async def audit_log(session: AsyncSession, limit: int = 100) -> Sequence[AuditEntry]:
     return await AccountRepository(session).audit_log(limit)
 
@@ -181,17 +188,59 @@ async def create_invite(
     if hours < 1 or max_uses < 1:
         raise BadRequest("An invitation lasts at least an hour and has at least one use")
     code = secrets.new_secret()
+    code_hash = secrets.digest(code)
     await AccountRepository(session).add(
         Invite(
-            code_hash=secrets.digest(code),
+            code_hash=code_hash,
             created_by=created_by,
             role=role.value,
             max_uses=max_uses,
             expires_at=utcnow() + timedelta(hours=hours),
         )
     )
-    await audit(session, "invite.create", user_id=created_by, detail=f"{max_uses} use(s)")
+    detail = f"{code_hash[:INVITE_ID_LENGTH]}: {max_uses} use(s) as {role.value}"
+    await audit(session, "invite.create", user_id=created_by, detail=detail)
     return code
+
+
+class InviteNotFound(NotFound):
+    default_message = "No such invitation: see qai invites list"
+
+
+def invite_id(invite: Invite) -> str:
+    """How people name an invitation (its code is shown once, never stored): the start of
+    the code's digest."""
+    return invite.code_hash[:INVITE_ID_LENGTH]
+
+
+def invite_id_of_code(code: str) -> str:
+    """The id of the invitation whose code is ``code``."""
+    return secrets.digest(code)[:INVITE_ID_LENGTH]
+
+
+def invite_state(invite: Invite, now: datetime) -> str:
+    if invite.uses >= invite.max_uses:
+        return "used up"
+    return "expired" if invite.expires_at <= now else "active"
+
+
+async def list_invites(session: AsyncSession) -> Sequence[Invite]:
+    """Every invitation, newest first (their codes are not kept: only their ids)."""
+    return await AccountRepository(session).invites()
+
+
+async def revoke_invite(session: AsyncSession, invitation_id: str, *, by: str | None) -> Invite:
+    """End an invitation now (it expires at once); InviteNotFound for no such id."""
+    wanted = invitation_id.strip().lower()
+    if len(wanted) < 6 or any(c not in "0123456789abcdef" for c in wanted):
+        raise InviteNotFound()
+    found = await AccountRepository(session).invites_by_id(wanted)
+    if len(found) != 1:
+        raise InviteNotFound(None if not found else "Give more of the id: two invitations match")
+    invite = found[0]
+    invite.expires_at = min(invite.expires_at, utcnow())
+    await audit(session, "invite.revoke", user_id=by, detail=invite_id(invite))
+    return invite
 
 
 async def sign_up(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -50,10 +50,14 @@ def _require_summary(ctx: RunContext[AgentDeps], output: str) -> str:
     return output
 
 
-def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, str]:
-    """One per process and model: its durable steps are registered when it is built. The
-    model's requests are retried by QAI (``settings``' ``max_retries`` times, each retry shown
-    on the step), not by the provider's client."""
+def build_code_agent(
+    model: Model | None, settings: ModelSettings, others: Mapping[str, Model] | None = None
+) -> Agent[AgentDeps, str]:
+    """One per process: its durable steps are registered when it is built. ``model`` is the
+    default; a run may use one of ``others`` instead (by id, as ``run_code_agent``'s
+    ``model``), which share the durable steps' names. The models' requests are retried by QAI
+    (``settings``' ``max_retries`` times, each retry shown on the step), not by the
+    providers' clients."""
     retries = settings.get("max_retries", 0)
     agent: Agent[AgentDeps, str] = Agent(
         model,
@@ -65,7 +69,7 @@ def build_code_agent(model: Model, settings: ModelSettings) -> Agent[AgentDeps, 
         # parallel could not be replayed into the right places after a crash.
         capabilities=[
             ModelSteps(max_retries=retries),
-            DBOSDurability(parallel_execution_mode="sequential"),
+            DBOSDurability(models=others or None, parallel_execution_mode="sequential"),
         ],
     )
     agent.output_validator(_require_summary)
@@ -142,10 +146,12 @@ async def run_code_agent(
     task: AgentTask,
     *,
     model_id: str | None,
+    model: Model | None = None,
     stop: StopWatch | None = None,
 ) -> AgentOutcome:
-    """Run the agent inside the current durable workflow. Never raises for a failed run; a
-    stopped one ends with ``stopped`` and the ``STOPPED`` failure."""
+    """Run the agent inside the current durable workflow, with ``model`` (one it was built
+    with; None: its default). Never raises for a failed run; a stopped one ends with
+    ``stopped`` and the ``STOPPED`` failure."""
     usage = RunUsage()
     instructions = [system_prompt(task.template)]
     note = existing_files_note(deps.base_files)
@@ -164,6 +170,7 @@ async def run_code_agent(
     async def work() -> tuple[str | None, list[ModelMessage]]:
         result = await agent.run(
             task.prompt,
+            model=model,
             deps=deps,
             instructions="\n\n".join(instructions),
             message_history=history or None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import APIRouter, Request
@@ -11,31 +10,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from qai.api.metrics import Metrics
 from qai.common.deps import DatabaseDep
-from qai.db import Database
-from qai.db.engine import sqlite_path
-from qai.db.migrate import pending_revisions
+from qai.db.readiness import readiness_problem
 from qai.runs import service as runs
 
 router = APIRouter(include_in_schema=True, tags=["operations"])
 log = logging.getLogger("qai.api")
 
-READY_TIMEOUT_SECONDS = 5.0
-
 
 @router.get("/healthz", summary="The process is up")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
-
-
-async def _readiness_problem(database: Database, head: str) -> str | None:
-    path = sqlite_path(database.settings.sqlalchemy_url)
-    if path is not None and not path.exists():
-        return f"database file {path} is missing"
-    try:
-        async with database.engine.connect() as connection:
-            return await connection.run_sync(pending_revisions, head)
-    except (OSError, DBAPIError, OperationalError) as exc:
-        return f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
 @router.get(
@@ -45,10 +29,7 @@ async def _readiness_problem(database: Database, head: str) -> str | None:
 )
 async def readyz(request: Request, db: DatabaseDep) -> JSONResponse:
     head: str = request.app.state.head_revision
-    try:
-        problem = await asyncio.wait_for(_readiness_problem(db, head), READY_TIMEOUT_SECONDS)
-    except TimeoutError:
-        problem = "database did not answer within 5 s"
+    problem = await readiness_problem(db, head)
     if problem is not None:
         log.warning("not ready: %s", problem)
         return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)

@@ -9,7 +9,7 @@ from qai.cli._common import run_cli
 from qai.cli.projects import messages_app, projects_app
 from qai.cli.serve import serve
 from qai.cli.settings import show_settings
-from qai.cli.users import tokens_app, users_app
+from qai.cli.users import invites_app, tokens_app, users_app
 from qai.cli.versions import versions_app
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(versions_app, name="versions")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(invites_app, name="invites")
 app.command()(serve)
 app.command("settings")(show_settings)
 app.command("worker")(worker.worker)

@@ -1,5 +1,5 @@
-"""`qai users ...` and `qai tokens ...`: accounts, on the configured database directly (run
-them on the server's machine, with its settings)."""
+"""`qai users ...`, `qai tokens ...` and `qai invites ...`: accounts, on the configured database
+directly (run them on the server's machine, with its settings)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qai.accounts import service
 from qai.accounts.models import Role
 from qai.cli._common import fail
 from qai.cli._output import print_table
-from qai.db import create_database, migrate
+from qai.db import create_database, migrate, utcnow
 from qai.settings import load_settings
 
 T = TypeVar("T")
@@ -24,6 +24,9 @@ T = TypeVar("T")
 users_app = typer.Typer(help="Accounts (QAI_AUTH=accounts).", no_args_is_help=True)
 tokens_app = typer.Typer(
     help="API tokens (Authorization: Bearer, QAI_TOKEN).", no_args_is_help=True
+)
+invites_app = typer.Typer(
+    help="Invitations: links that let people make their own account.", no_args_is_help=True
 )
 
 
@@ -164,3 +167,74 @@ def revoke_token(
     """Revoke an API token: it stops working at once."""
     in_transaction(lambda session: service.revoke_token(session, token_id))
     typer.echo(f"revoked {token_id}")
+
+
+@invites_app.command("create")
+def create_invite(
+    uses: int = typer.Option(1, "--uses", min=1, help="How many accounts it can make."),
+    days: float = typer.Option(3.0, "--days", min=0.05, help="How long it works, in days."),
+    role: Role = typer.Option(Role.MEMBER, "--role", help="The accounts' role: member or admin."),
+    url: str = typer.Option(
+        "",
+        "--url",
+        help="The server's address as people reach it [http://QAI_HOST:QAI_PORT, or the first "
+        "of QAI_ALLOWED_HOSTS].",
+    ),
+) -> None:
+    """Make an invitation (as /admin does); its link is printed once, on the last line."""
+    settings = load_settings()
+    hours = max(1, round(days * 24))
+
+    async def work(session: AsyncSession) -> str:
+        return await service.create_invite(
+            session, created_by=None, hours=hours, max_uses=uses, role=role
+        )
+
+    code = in_transaction(work)
+    base = url or _server_address(settings.host, settings.port, settings.allowed_host_names)
+    made = service.invite_id_of_code(code)
+    typer.echo(
+        f"invitation {made}: {uses} use(s) as {role.value}, for {hours} hour(s) (shown once; "
+        f"revoke: qai invites revoke {made}). Its access code: {code}; its link:"
+    )
+    typer.echo(f"{base.rstrip('/')}/signup?code={code}")
+
+
+def _server_address(host: str, port: int, allowed: tuple[str, ...]) -> str:
+    if allowed:
+        return f"http://{allowed[0]}:{port}"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
+@invites_app.command("list")
+def list_invites() -> None:
+    """List the invitations (their codes are never stored: only their ids)."""
+
+    async def work(session: AsyncSession) -> list[tuple[str, ...]]:
+        now = utcnow()
+        return [
+            (
+                service.invite_id(invite),
+                invite.role,
+                f"{invite.uses}/{invite.max_uses}",
+                invite.expires_at.strftime("%Y-%m-%d %H:%M"),
+                service.invite_state(invite, now),
+            )
+            for invite in await service.list_invites(session)
+        ]
+
+    rows = in_transaction(work)
+    if not rows:
+        typer.echo("No invitations yet: qai invites create")
+        return
+    print_table(("ID", "ROLE", "USED", "EXPIRES (UTC)", "STATE"), rows)
+
+
+@invites_app.command("revoke")
+def revoke_invite(
+    invitation_id: str = typer.Argument(..., help="The invitation's id (qai invites list)."),
+) -> None:
+    """End an invitation at once: nobody can make an account with it any more."""
+    in_transaction(lambda session: service.revoke_invite(session, invitation_id, by=None))
+    typer.echo(f"revoked invitation {invitation_id}")

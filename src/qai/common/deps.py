@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from qai.db import Database
+from qai.llm import Models
 from qai.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,5 +32,10 @@ def settings_of(request: Request) -> Settings:
     return context_of(request).settings
 
 
+def models_of(request: Request) -> Models:
+    return context_of(request).models
+
+
 DatabaseDep = Annotated[Database, Depends(database_of)]
 SettingsDep = Annotated[Settings, Depends(settings_of)]
+ModelsDep = Annotated[Models, Depends(models_of)]

@@ -9,6 +9,7 @@ from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.settings import ModelSettings
 
+from qai.errors import BadRequest
 from qai.settings import Settings
 
 NO_MODEL_CONFIGURED = (
@@ -47,9 +48,16 @@ def choose_model(settings: Settings, *, small: bool = False) -> ModelChoice:
     An unset small model is not a problem: callers fall back to work without a model call.
     """
     model_id = settings.small_model if small else settings.model
-    setting = "QAI_SMALL_MODEL" if small else "QAI_MODEL"
+    return _choice(
+        model_id, settings, setting="QAI_SMALL_MODEL" if small else "QAI_MODEL", required=not small
+    )
+
+
+def _choice(
+    model_id: str | None, settings: Settings, *, setting: str, required: bool
+) -> ModelChoice:
     if not model_id or not model_id.strip():
-        return ModelChoice(None, None, None if small else NO_MODEL_CONFIGURED)
+        return ModelChoice(None, None, NO_MODEL_CONFIGURED if required else None)
     model_id = model_id.strip()
     provider, sep, name = model_id.partition(":")
     if not sep or not name:
@@ -119,33 +127,79 @@ def _build(provider: str, name: str, settings: Settings) -> Model:
     return infer_model(f"{provider}:{name}")
 
 
+class ModelNotOffered(BadRequest):
+    """A run asked for a model this server does not offer (QAI_MODEL, QAI_MODELS)."""
+
+
 @dataclass
 class Models:
-    """A process's models: the main one, the small one, and the settings of their requests."""
+    """A process's models: the main one (the default of every run), the others people may pick
+    (``QAI_MODELS``), the small one, and the settings of their requests."""
 
     main: ModelChoice
     small: ModelChoice
     request_settings: ModelSettings
+    others: dict[str, ModelChoice] = field(default_factory=dict)
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        """The ids a run may ask for, the default first (empty: no model configured)."""
+        first = (self.main.id,) if self.main.id is not None else ()
+        return (*first, *self.others)
+
+    def pick(self, model_id: str | None) -> ModelChoice | None:
+        """The model of a run that asked for ``model_id`` (None: the main one); None when it
+        is not offered (any more: a run recorded before the settings changed)."""
+        if model_id is None or model_id == self.main.id:
+            return self.main
+        return self.others.get(model_id)
+
+    def resolve(self, requested: str | None) -> str | None:
+        """The id a new run records: ``requested`` if it is offered, else the default; raises
+        :class:`ModelNotOffered` (400, naming the offered ones) for any other."""
+        if requested is None:
+            return self.main.id
+        if requested not in self.offered:
+            offered = ", ".join(self.offered) or "none (no model is configured)"
+            message = (
+                f"The model {requested!r} is not offered on this server; choose one of: {offered}"
+            )
+            raise ModelNotOffered(message, issues=[{"path": ["model"], "message": message}])
+        return requested
+
+    def _all(self) -> list[ModelChoice]:
+        return [self.main, self.small, *self.others.values()]
 
     async def open(self) -> None:
-        await self.main.open()
-        await self.small.open()
+        for choice in self._all():
+            await choice.open()
 
     async def aclose(self) -> None:
-        await self.main.aclose()
-        await self.small.aclose()
+        for choice in self._all():
+            await choice.aclose()
 
 
 def choose_models(
     settings: Settings, *, main: Model | None = None, small: Model | None = None
 ) -> Models:
-    """The models the settings name; ``main`` / ``small`` replace them (tests script them)."""
+    """The models the settings name; ``main`` / ``small`` replace QAI_MODEL and QAI_SMALL_MODEL
+    (tests script them). The main model is QAI_MODEL, or the first of QAI_MODELS without it."""
+    names = settings.model_choices
+    if main is not None:
+        chosen = ModelChoice("test:scripted", main)
+        others = [name for name in names if name != settings.model]
+    else:
+        chosen = _choice(names[0] if names else None, settings, setting="QAI_MODEL", required=True)
+        others = list(names[1:])
     return Models(
-        main=ModelChoice("test:scripted", main) if main is not None else choose_model(settings),
+        main=chosen,
         small=(
             ModelChoice("test:scripted-small", small)
             if small is not None
             else choose_model(settings, small=True)
         ),
         request_settings=model_settings(settings),
+        others={
+            name: _choice(name, settings, setting="QAI_MODELS", required=True) for name in others
+        },
     )

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from qai.common.deps import DatabaseDep
+from qai.common.deps import DatabaseDep, ModelsDep
 from qai.common.ids import ProjectId, check_project_id
 from qai.common.openapi import STARTS_A_RUN, errors
 from qai.common.responses import json_response
@@ -29,10 +29,17 @@ router = APIRouter(tags=["messages"])
     responses=errors(400, 404, 413, 429),
     openapi_extra=STARTS_A_RUN,
 )
-async def create_message(project_id: ProjectId, body: MessageCreate, db: DatabaseDep) -> Response:
+async def create_message(
+    project_id: ProjectId, body: MessageCreate, db: DatabaseDep, models: ModelsDep
+) -> Response:
+    model = models.resolve(body.model)
     async with db.session() as session:
         message = await service.create_user_message(
-            session, check_project_id(project_id), body.value, fragment_id=body.fragment_id
+            session,
+            check_project_id(project_id),
+            body.value,
+            fragment_id=body.fragment_id,
+            model=model,
         )
     return json_response(new_message_json(message), status.HTTP_201_CREATED)
 

@@ -33,11 +33,19 @@ Prompt = Annotated[
 ]
 
 
+ModelName = Annotated[str, Field(min_length=1, max_length=200, examples=["openai:gpt-4.1"])]
+
+
 class MessageCreate(Input):
     value: Prompt
     fragment_id: str | None = Field(
         default=None,
         description="Build on this version of the project (a fragment's id); default: the newest.",
+    )
+    model: ModelName | None = Field(
+        default=None,
+        description="The model for this run, one of GET /api/models; default: the server's "
+        "(QAI_MODEL).",
     )
 
 

@@ -83,11 +83,17 @@ async def history_page(
 
 
 async def create_user_message(
-    session: AsyncSession, project_id: str, value: str, *, fragment_id: str | None = None
+    session: AsyncSession,
+    project_id: str,
+    value: str,
+    *,
+    fragment_id: str | None = None,
+    model: str | None = None,
 ) -> Message:
     """A USER/RESULT message; ``code-agent/run`` is recorded with it (the run's outbox row, in
     this transaction) and sent once the transaction commits. With ``fragment_id`` (a version of
-    this project), its run starts from that version's files."""
+    this project), its run starts from that version's files; with ``model`` (one the server
+    offers: see ``qai.llm.Models.resolve``), its run uses that model."""
     check_prompt(value)
     if fragment_id is not None:
         await check_chosen(session, project_id, fragment_id)
@@ -100,7 +106,8 @@ async def create_user_message(
     if fragment_id is not None:
         await record_chosen(session, message.id, fragment_id)
     await send_after_commit(
-        session, CodeAgentRun(project_id=project_id, message_id=message.id, value=value)
+        session,
+        CodeAgentRun(project_id=project_id, message_id=message.id, value=value, model=model),
     )
     return message
 
@@ -147,7 +154,8 @@ async def save_assistant_error(
     )
     repository = MessageRepository(session)
     if fragment is None:
-        await repository.add(message)
+        if not await repository.add(message):
+            raise ProjectNotFound()  # deleted meanwhile; the caller rolls back
         set_committed_value(message, "fragment", None)
         return message
     row = Fragment(

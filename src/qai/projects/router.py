@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from qai.common.deps import DatabaseDep, SettingsDep
+from qai.common.deps import DatabaseDep, ModelsDep, SettingsDep
 from qai.common.hot import HotRead, flag, text, whole_number
 from qai.common.ids import ProjectId, check_project_id
 from qai.common.openapi import STARTS_A_RUN, errors
@@ -60,13 +60,18 @@ async def list_projects(
     openapi_extra=STARTS_A_RUN,
 )
 async def create_project(
-    body: ProjectCreate, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+    body: ProjectCreate,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    models: ModelsDep,
+    principal: PrincipalDep,
 ) -> Response:
     template = body.template or settings.default_template
     check_prepared(template, settings)
+    model = models.resolve(body.model)
     async with db.session() as session:
         project, _ = await service.create_project_with_first_message(
-            session, body.value, template=template, owner=principal.user_id
+            session, body.value, template=template, owner=principal.user_id, model=model
         )
     return json_response(project_json(project), status.HTTP_201_CREATED)
 

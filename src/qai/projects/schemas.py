@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from qai.common.schemas import Input, Schema, Timestamp
-from qai.messages.schemas import Prompt
+from qai.messages.schemas import ModelName, Prompt
 from qai.projects.rules import NAME_MAX, NAME_REQUIRED, NAME_TOO_LONG
 
 TemplateName = Literal["web", "nextjs"]
@@ -32,6 +32,11 @@ class ProjectCreate(Input):
     value: Prompt
     template: TemplateName | None = Field(
         default=None, description="The app's template; default from QAI_DEFAULT_TEMPLATE."
+    )
+    model: ModelName | None = Field(
+        default=None,
+        description="The model for the first run, one of GET /api/models; default: the "
+        "server's (QAI_MODEL).",
     )
 
 

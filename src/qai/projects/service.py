@@ -22,16 +22,21 @@ from qai.projects.rules import check_name
 
 
 async def create_project_with_first_message(
-    session: AsyncSession, value: str, *, template: str, owner: str | None = None
+    session: AsyncSession,
+    value: str,
+    *,
+    template: str,
+    owner: str | None = None,
+    model: str | None = None,
 ) -> tuple[ProjectRow, Message]:
     """Create a project named with a random slug (belonging to the user ``owner``, when
-    given), its first USER message, and send ``code-agent/run`` once the transaction
-    commits."""
+    given), its first USER message (whose run uses ``model``; None: the default), and send
+    ``code-agent/run`` once the transaction commits."""
     check_prompt(value)  # before anything is written: a refused prompt costs no statement
     project = Project(name=random_project_name())
     # Flushed first: the message's foreign key needs the project's row.
     await ProjectRepository(session).add(project, template=template, owner=owner)
-    message = await messages.create_user_message(session, project.id, value)
+    message = await messages.create_user_message(session, project.id, value, model=model)
     row = ProjectRow(project.id, project.name, project.created_at, project.updated_at, template)
     return row, message
 

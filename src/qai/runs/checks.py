@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dbos import DBOS
 from pydantic_ai import Agent
+from pydantic_ai.models import Model
 
 from qai.agent import (
     STOPPED,
@@ -114,6 +115,7 @@ async def check_and_fix(
     first: AgentOutcome,
     *,
     model_id: str | None,
+    model: Model | None = None,
     stop: StopWatch | None = None,
 ) -> Checked:
     """Check the app; while it fails and fixes are left, let the agent fix it and check again.
@@ -133,7 +135,9 @@ async def check_and_fix(
             prompt=FIX_PROMPT.format(problems=check.problem_list()),
             continues=outcome.messages,
         )
-        attempt = await run_code_agent(agent, deps, fix_task, model_id=model_id, stop=stop)
+        attempt = await run_code_agent(
+            agent, deps, fix_task, model_id=model_id, model=model, stop=stop
+        )
         outcome = _combined(outcome, attempt)
         if attempt.stopped:
             # Stopped while fixing: the run ends as any stopped run (an unfinished version).

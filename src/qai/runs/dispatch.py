@@ -23,6 +23,7 @@ from qai.db import Database, notify
 from qai.events import CodeAgentRun
 from qai.jobs import TERMINAL_STATUSES, Jobs, Periodic
 from qai.runs import service as runs
+from qai.runs.repository import RunToStart
 from qai.runs.service import Failure
 from qai.runs.workflow import WORKFLOW_NAME, code_agent_run, save
 from qai.workers.takeover import take_over_dead_workers
@@ -71,18 +72,20 @@ class RunDispatch:
     async def record(self, session: AsyncSession, event: CodeAgentRun) -> None:
         """The outbox: the run of a new USER message, queued, in the message's transaction. An
         API-only process also notifies the workers (PostgreSQL), who hand it off."""
-        await runs.record_pending(session, event.project_id, event.message_id)
+        await runs.record_pending(session, event.project_id, event.message_id, model=event.model)
         if not self.jobs.executes:
             await notify(session, HANDOFF_CHANNEL)
 
-    async def enqueue(self, project_id: str, message_id: str) -> None:
-        """Start the run of ``message_id`` (once, however often this is called)."""
+    async def enqueue(self, project_id: str, message_id: str, model: str | None = None) -> None:
+        """Start the run of ``message_id`` with ``model`` (None: the default), once, however
+        often this is called."""
         order = await runs.position_of(self.database, message_id)
         await self.jobs.enqueue(
             code_agent_run,
             WORKFLOW_NAME,
             project_id,
             message_id,
+            model,
             workflow_id=message_id,
             partition=project_id,
             order=order,
@@ -104,7 +107,8 @@ class RunDispatch:
         async with self.database.session() as session:
             taken = await runs.take_pending(session, limit=limit)
         orders: dict[str, int] = {}
-        for message_id, project_id in taken:
+        for start in taken:
+            message_id, project_id = start.message_id, start.project_id
             # One count per project and batch: the batch holds its runs in message order.
             if project_id in orders:
                 orders[project_id] += 1
@@ -116,6 +120,7 @@ class RunDispatch:
                     WORKFLOW_NAME,
                     project_id,
                     message_id,
+                    start.model,
                     workflow_id=message_id,
                     partition=project_id,
                     order=orders[project_id],
@@ -146,22 +151,23 @@ class RunDispatch:
                 batch = await runs.unanswered(session, limit=self.batch_size, after=after)
             if not batch:
                 break
-            repaired += await self._repair_batch([(m, p) for m, p, _ in batch])
+            repaired += await self._repair_batch([start for start, _ in batch])
             if len(batch) < self.batch_size:
                 break
-            after = batch[-1][2]
+            after = batch[-1][1]
             await asyncio.sleep(self.batch_pause_seconds)
         if repaired:
             log.info("repair: %d unanswered message(s) given a run or an answer", repaired)
         return repaired
 
-    async def _repair_batch(self, pending: list[tuple[str, str]]) -> int:
+    async def _repair_batch(self, pending: list[RunToStart]) -> int:
         repaired = 0
-        statuses = await self.jobs.statuses([message_id for message_id, _ in pending])
-        for message_id, project_id in pending:
+        statuses = await self.jobs.statuses([start.message_id for start in pending])
+        for start in pending:
+            message_id = start.message_id
             status = statuses[message_id]
             if status is None:
-                await self.enqueue(project_id, message_id)
+                await self.enqueue(start.project_id, message_id, start.model)
                 repaired += 1
             elif status in TERMINAL_STATUSES:
                 await save(self.database, message_id, Failure(CRASHED))

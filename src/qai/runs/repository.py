@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -59,7 +60,7 @@ class RunReads:
 # The outbox: runs recorded with their USER message and not yet handed to the durable queue,
 # in the order of their messages (the partial index ``qai_run_handoff_idx`` holds just these).
 _PENDING = (
-    select(Run.id, Run.project_id)
+    select(Run.id, Run.project_id, Run.model)
     .join(Message, Message.id == Run.message_id)
     .where(Run.handed_off.is_(False))
     .order_by(Message.created_at, Message.id)
@@ -67,13 +68,16 @@ _PENDING = (
 )
 
 
-def _queued(run_id: str, project_id: str, at: datetime) -> dict[str, object]:
+def _queued(
+    run_id: str, project_id: str, at: datetime, model: str | None = None
+) -> dict[str, object]:
     """The columns of a new queued run for the USER message ``run_id``."""
     return {
         "id": run_id,
         "project_id": project_id,
         "message_id": run_id,
         "status": RunStatus.QUEUED,
+        "model": model,
         "created_at": at,
         "input_tokens": 0,
         "output_tokens": 0,
@@ -81,21 +85,32 @@ def _queued(run_id: str, project_id: str, at: datetime) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class RunToStart:
+    """A run to hand to the durable queue: its USER message, project and chosen model."""
+
+    message_id: str
+    project_id: str
+    model: str | None
+
+
 class RunRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_pending(self, *, run_id: str, project_id: str, at: datetime) -> None:
+    async def add_pending(
+        self, *, run_id: str, project_id: str, at: datetime, model: str | None
+    ) -> None:
         """Insert the queued run of a new USER message, not handed off yet (the outbox row):
         one plain INSERT, in the message's transaction."""
         await self.session.execute(
-            insert(Run).values(**_queued(run_id, project_id, at), handed_off=False)
+            insert(Run).values(**_queued(run_id, project_id, at, model), handed_off=False)
         )
 
-    async def pending(self, *, limit: int) -> list[tuple[str, str]]:
-        """Up to ``limit`` runs not handed off yet, oldest message first: (run id, project)."""
+    async def pending(self, *, limit: int) -> list[RunToStart]:
+        """Up to ``limit`` runs not handed off yet, oldest message first."""
         rows = (await self.session.execute(_PENDING, {"limit": limit})).all()
-        return [(row[0], row[1]) for row in rows]
+        return [RunToStart(row[0], row[1], row[2]) for row in rows]
 
     async def mark_handed_off(self, run_ids: list[str]) -> list[Run]:
         """Mark the runs handed off; returns those this call marked (not another worker)."""
@@ -310,11 +325,11 @@ class RunRepository:
 
     async def unanswered_user_messages(
         self, *, limit: int, after: Cursor | None = None
-    ) -> list[tuple[str, str, Cursor]]:
+    ) -> list[tuple[RunToStart, Cursor]]:
         """Up to ``limit`` USER messages that have no run, or whose run has not answered yet,
-        oldest first, after ``after``: (message id, project id, the message's place)."""
+        oldest first, after ``after``: (the run to start, the message's place)."""
         query = (
-            select(Message.id, Message.project_id, Message.created_at)
+            select(Message.id, Message.project_id, Message.created_at, Run.model)
             .outerjoin(Run, Run.message_id == Message.id)
             .where(
                 Message.role == MessageRole.USER,
@@ -334,6 +349,6 @@ class RunRepository:
                 tuple_(Message.created_at, Message.id) > tuple_(after.created_at, after.id)
             )
         return [
-            (row[0], row[1], Cursor(created_at=row[2], id=row[0]))
+            (RunToStart(row[0], row[1], row[3]), Cursor(created_at=row[2], id=row[0]))
             for row in (await self.session.execute(query)).all()
         ]

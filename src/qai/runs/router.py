@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from qai.common.deps import DatabaseDep
+from qai.common.deps import DatabaseDep, ModelsDep
 from qai.common.ids import ProjectId
 from qai.common.openapi import errors
 from qai.runs import service
-from qai.runs.schemas import RunDetail, RunOut, RunPage, RunStepOut
+from qai.runs.schemas import ModelList, RunDetail, RunOut, RunPage, RunStepOut
 
 router = APIRouter(tags=["runs"])
 
@@ -62,3 +62,14 @@ async def cancel_run(
         run = await service.request_cancel(session, run_id)
         out = RunOut.model_validate(run)
     return out
+
+
+@router.get(
+    "/api/models",
+    summary="The models a run may use",
+    responses=errors(),
+    description="Pass one's id as ``model`` when creating a project or sending a message; "
+    "another is refused with 400. The run records the model it used (``model``).",
+)
+async def list_models(models: ModelsDep) -> ModelList:
+    return ModelList(items=service.model_list(models))

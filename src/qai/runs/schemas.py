@@ -64,3 +64,19 @@ class RunDetail(RunOut):
 class RunPage(Schema):
     items: list[RunOut] = Field(description="Newest first.")
     next_cursor: str | None = Field(description="Pass as ?cursor= for older runs.")
+
+
+class ModelOut(Schema):
+    id: str = Field(
+        examples=["openai:gpt-4.1"], description="provider:model, as QAI_MODELS names it."
+    )
+    default: bool = Field(description="The model of a run that names none (QAI_MODEL).")
+    available: bool = Field(description="False: the server cannot build it (``problem`` says why).")
+    problem: str | None = Field(default=None, description="Why it cannot be used, and the fix.")
+
+
+class ModelList(Schema):
+    items: list[ModelOut] = Field(
+        description="The models a run may use, the default first (QAI_MODEL, QAI_MODELS); empty "
+        "when none is configured. More than one: the prompt boxes offer a picker."
+    )

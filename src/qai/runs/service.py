@@ -12,6 +12,7 @@ from qai.db import Database, utcnow
 from qai.errors import RunFinished, RunNotFound
 from qai.live import service as live
 from qai.live.payloads import EventKind, Payload, payload_of
+from qai.llm import Models
 from qai.messages import service as messages
 from qai.messages.models import Message
 from qai.messages.repository import MessageRepository
@@ -20,8 +21,8 @@ from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.repository import ProjectRepository
 from qai.runs.models import Run, RunStatus, RunStep, StepOutcome
-from qai.runs.repository import RunReads, RunRepository
-from qai.runs.schemas import RunOut, RunStepOut
+from qai.runs.repository import RunReads, RunRepository, RunToStart
+from qai.runs.schemas import ModelOut, RunOut, RunStepOut
 
 
 @dataclass(frozen=True)
@@ -113,30 +114,37 @@ async def record_queued(session: AsyncSession, project_id: str, message_id: str)
     await _add_if_absent(session, message_id, project_id)
 
 
-async def record_pending(session: AsyncSession, project_id: str, message_id: str) -> None:
+async def record_pending(
+    session: AsyncSession, project_id: str, message_id: str, *, model: str | None = None
+) -> None:
     """The queued run of a new USER message, in the message's own transaction: the outbox row
-    that guarantees the run (a worker hands it to the durable queue, see :func:`take_pending`)."""
-    await RunRepository(session).add_pending(run_id=message_id, project_id=project_id, at=utcnow())
+    that guarantees the run (a worker hands it to the durable queue, see :func:`take_pending`),
+    with the model it is to use (None: the default)."""
+    await RunRepository(session).add_pending(
+        run_id=message_id, project_id=project_id, at=utcnow(), model=model
+    )
 
 
-async def take_pending(session: AsyncSession, *, limit: int) -> list[tuple[str, str]]:
+async def take_pending(session: AsyncSession, *, limit: int) -> list[RunToStart]:
     """Up to ``limit`` runs still to hand to the durable queue, oldest message first, marked
     handed off in the caller's transaction and announced (``message.created`` and
-    ``run.updated``, once: a run another worker marked first is left out): (run id, project).
-    """
+    ``run.updated``, once: a run another worker marked first is left out)."""
     repository = RunRepository(session)
     pending = await repository.pending(limit=limit)
     if not pending:
         return []
-    marked = {run.id: run for run in await repository.mark_handed_off([r for r, _ in pending])}
+    marked = {
+        run.id: run for run in await repository.mark_handed_off([p.message_id for p in pending])
+    }
     found = await MessageRepository(session).get_many(list(marked))
     events: list[tuple[str, EventKind, Payload]] = []
-    taken: list[tuple[str, str]] = []
-    for run_id, project_id in pending:
+    taken: list[RunToStart] = []
+    for start in pending:
+        run_id, project_id = start.message_id, start.project_id
         run = marked.get(run_id)
         if run is None:
             continue
-        taken.append((run_id, project_id))
+        taken.append(start)
         message = found.get(run_id)
         if message is not None:
             events.append((project_id, "message.created", _message_payload(message)))
@@ -294,9 +302,9 @@ async def position_of(database: Database, message_id: str) -> int:
 
 async def unanswered(
     session: AsyncSession, *, limit: int, after: Cursor | None = None
-) -> list[tuple[str, str, Cursor]]:
+) -> list[tuple[RunToStart, Cursor]]:
     """Up to ``limit`` USER messages still without an answer, oldest first, after ``after``:
-    (message id, project id, where the next batch starts)."""
+    (the run they are owed, where the next batch starts)."""
     return await RunRepository(session).unanswered_user_messages(limit=limit, after=after)
 
 
@@ -348,3 +356,20 @@ async def runs_of_answers(session: AsyncSession, answer_ids: list[str]) -> dict[
         for run in await RunRepository(session).by_answers(answer_ids)
         if run.answer_message_id is not None
     }
+
+
+def model_list(models: Models) -> list[ModelOut]:
+    """The offered models, the default first (the pages' pickers show the same list)."""
+    items = []
+    for model_id in models.offered:
+        choice = models.pick(model_id)
+        assert choice is not None
+        items.append(
+            ModelOut(
+                id=model_id,
+                default=choice is models.main,
+                available=choice.model is not None,
+                problem=choice.problem,
+            )
+        )
+    return items

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dbos import DBOS
 from pydantic_ai import Agent
+from sqlalchemy.exc import IntegrityError
 
 from qai.agent import (
     STOPPED,
@@ -30,8 +31,8 @@ from qai.agent import (
 )
 from qai.checks import Chromium
 from qai.db import Database, new_id
-from qai.errors import QaiError, RunNotFound
-from qai.llm import Models
+from qai.errors import ProjectNotFound, QaiError, RunNotFound
+from qai.llm import ModelChoice, Models
 from qai.messages.chosen import starting_fragment
 from qai.messages.limits import (
     FragmentFiles,
@@ -106,9 +107,16 @@ class RunEnvironment:
     in_flight: set[asyncio.Task[object]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        main = self.models.main.model
+        models = self.models
+        others = {
+            model_id: choice.model
+            for model_id, choice in models.others.items()
+            if choice.model is not None
+        }
         self.agent = (
-            build_code_agent(main, self.models.request_settings) if main is not None else None
+            build_code_agent(models.main.model, models.request_settings, others)
+            if models.main.model is not None or others
+            else None
         )
         self.browser = Chromium(self.settings.check_browser)
 
@@ -216,17 +224,22 @@ async def begin_step(project_id: str, message_id: str, model_id: str | None) -> 
     message was answered already, or deleted with its project."""
     environment = _current()
     database = environment.database
-    async with database.session() as session:
-        message = await MessageRepository(session).get(message_id)
-        if message is None:
-            log.info("message %s was deleted before its run started", message_id)
-            return None
-        if await runs.start(session, message_id, project_id, model=model_id) is None:
-            return None
-        template = await ProjectRepository(session).template_of(project_id)
-        recent = await MessageRepository(session).recent_for_memory(
-            project_id, limit=MEMORY_MESSAGES
-        )
+    try:
+        async with database.session() as session:
+            message = await MessageRepository(session).get(message_id)
+            if message is None:
+                log.info("message %s was deleted before its run started", message_id)
+                return None
+            if await runs.start(session, message_id, project_id, model=model_id) is None:
+                return None
+            template = await ProjectRepository(session).template_of(project_id)
+            recent = await MessageRepository(session).recent_for_memory(
+                project_id, limit=MEMORY_MESSAGES
+            )
+    except IntegrityError:
+        # The run's row refused: its project was deleted since the message was read.
+        log.info("message %s was deleted with its project as its run started", message_id)
+        return None
     # A project's runs go one at a time: its newest fragment cannot change while this one runs.
     latest = await starting_fragment(database, project_id, message_id)
     # The conversation so far: every message but this one and the USER messages queued after it
@@ -303,7 +316,7 @@ async def save(database: Database, run_id: str, outcome: Outcome) -> str | None:
     except AlreadyAnswered:
         async with database.read() as session:
             return await runs.answer_of(session, run_id)
-    except RunNotFound:
+    except (RunNotFound, ProjectNotFound):
         log.info("run %s was deleted with its project before it could answer", run_id)
         return None
 
@@ -317,18 +330,34 @@ async def finish_step(run_id: str, outcome: Outcome) -> str | None:
 # --- the workflow --------------------------------------------------------------------------
 
 
+NOT_OFFERED = (
+    "The model {model} chosen for this message is no longer offered on this server (QAI_MODEL, "
+    "QAI_MODELS). Send your message again to use one that is."
+)
+
+
 @DBOS.workflow(name=WORKFLOW_NAME, max_recovery_attempts=5)
-async def code_agent_run(project_id: str, message_id: str) -> str | None:
+async def code_agent_run(
+    project_id: str, message_id: str, model_id: str | None = None
+) -> str | None:
+    """The run of ``message_id`` with the model it was sent with (``model_id``; None: the
+    default). The model is an input: a resumed run uses the same one whatever the settings."""
     environment = _current()
     task = asyncio.current_task()
     if task is not None:
         environment.in_flight.add(task)
     try:
-        start = await begin_step(project_id, message_id, environment.models.main.id)
+        choice = environment.models.pick(model_id)
+        start = await begin_step(
+            project_id, message_id, choice.id if choice is not None else model_id
+        )
         if start is None:
             return None
         try:
-            outcome = await _build(environment, project_id, message_id, start)
+            if choice is None:
+                outcome: Outcome = Failure(NOT_OFFERED.format(model=model_id))
+            else:
+                outcome = await _build(environment, choice, project_id, message_id, start)
         except Exception as exc:
             # Whatever broke, the message still gets its one answer (replays raise the same
             # recorded error, so they reach the same answer).
@@ -341,11 +370,17 @@ async def code_agent_run(project_id: str, message_id: str) -> str | None:
 
 
 async def _build(
-    environment: RunEnvironment, project_id: str, run_id: str, start: RunStart
+    environment: RunEnvironment,
+    choice: ModelChoice,
+    project_id: str,
+    run_id: str,
+    start: RunStart,
 ) -> Outcome:
     models = environment.models
-    if environment.agent is None:
-        return Failure(models.main.problem or "No model configured.")
+    if environment.agent is None or choice.model is None:
+        return Failure(choice.problem or "No model configured.")
+    # The agent's default needs no override; another offered model is passed by instance.
+    model = None if choice is models.main else choice.model
     settings = environment.settings
     database = environment.database
     if await stop_requested_step(database, run_id):
@@ -378,12 +413,21 @@ async def _build(
         max_turns=settings.run_max_turns,
         timeout_seconds=settings.run_timeout_seconds,
     )
-    result = await run_code_agent(environment.agent, deps, task, model_id=models.main.id, stop=stop)
+    result = await run_code_agent(
+        environment.agent, deps, task, model_id=choice.id, model=model, stop=stop
+    )
     checked: Checked | None = None
     plan = environment.check_plan()
     if result.failure is None and result.summary is not None and deps.seed_files():
         checked = await check_and_fix(
-            plan, environment.agent, deps, task, result, model_id=models.main.id, stop=stop
+            plan,
+            environment.agent,
+            deps,
+            task,
+            result,
+            model_id=choice.id,
+            model=model,
+            stop=stop,
         )
         result = checked.outcome
     # A stopped run's interrupted model call counts as a turn too (it is one of its steps).

@@ -74,7 +74,10 @@ async def list_versions(
     project_id: ProjectId,
     db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
-    after: Annotated[int, Query(ge=0, description="nextAfter of the previous page")] = 0,
+    # At most what a version number (a 32-bit column) can hold.
+    after: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="nextAfter of the previous page")
+    ] = 0,
 ) -> Response:
     rows, next_after = await service.list_versions(
         db, check_project_id(project_id), after=after, limit=limit

@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from qai.common.deps import DatabaseDep, SettingsDep, context_of
+from qai.common.deps import DatabaseDep, ModelsDep, SettingsDep, context_of
 from qai.common.principal import PrincipalDep
 from qai.errors import QaiError
 from qai.messages import service as messages
+from qai.runs import service as runs
 from qai.versions import service as versions
 from qai.web import _views as views
 from qai.web._download import archive_name, zip_files
@@ -133,6 +134,7 @@ async def home(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
+    models: ModelsDep,
     principal: PrincipalDep,
     cursor: str | None = None,
 ) -> HTMLResponse:
@@ -150,6 +152,7 @@ async def home(
             "default_template": settings.default_template,
             "templates": views.template_choices(settings.data_dir),
             "examples": EXAMPLES,
+            "models": runs.model_list(models),
         },
     )
 
@@ -172,6 +175,7 @@ async def project(
     request: Request,
     project_id: str,
     db: DatabaseDep,
+    models: ModelsDep,
     fragment: str | None = None,
     file: str | None = None,
     tab: Tab = "preview",
@@ -182,7 +186,16 @@ async def project(
         )
     except QaiError as error:
         return _error_page(request, error)
-    return _page(request, "project.html", {"page": page, "tab": tab})
+    return _page(
+        request,
+        "project.html",
+        {
+            "page": page,
+            "tab": tab,
+            "models": runs.model_list(models),
+            "model_selected": views.last_model(page),
+        },
+    )
 
 
 @router.get("/ui/projects/{project_id}/messages", response_class=HTMLResponse)

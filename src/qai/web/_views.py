@@ -207,6 +207,17 @@ async def project_page(
     )
 
 
+def last_model(page: ProjectPage) -> str | None:
+    """The model of the project's newest run on the page (its prompt box offers it first)."""
+    if page.activity is not None and page.activity.run is not None:
+        return page.activity.run.model
+    for message in reversed(page.messages):
+        run = page.answered.get(message.id)
+        if run is not None:
+            return run.model
+    return None
+
+
 async def runs_by_answer(database: Database, history: list[MessageRow]) -> dict[str, Run]:
     """The run behind each answer on the page (one query): its activity stays under it."""
     ids = [m.id for m in history if m.role == MessageRole.ASSISTANT]

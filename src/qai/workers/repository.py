@@ -37,6 +37,11 @@ class WorkerRepository:
         )
         await self.session.execute(statement)
 
+    async def all(self) -> list[Worker]:
+        """Every worker on record, most recently seen first."""
+        query = select(Worker).order_by(Worker.seen_at.desc(), Worker.executor_id)
+        return list((await self.session.execute(query)).scalars())
+
     async def silent_since(self, moment: datetime, *, other_than: str) -> list[str]:
         """Executor ids not seen since ``moment``, oldest first, ``other_than`` left out."""
         query = (

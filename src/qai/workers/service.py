@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qai.db import utcnow
+from qai.workers.models import Worker
 from qai.workers.repository import WorkerRepository
 
 
@@ -24,6 +25,15 @@ async def heartbeat(
     await WorkerRepository(session).beat(
         executor_id, role=role, hostname=hostname, pid=pid, started_at=started_at, at=utcnow()
     )
+
+
+async def list_workers(session: AsyncSession) -> list[Worker]:
+    """The workers on record (a dead one's row stays until another takes its runs over)."""
+    return await WorkerRepository(session).all()
+
+
+def is_alive(worker: Worker, *, dead_seconds: float, now: datetime) -> bool:
+    return worker.seen_at > now - timedelta(seconds=dead_seconds)
 
 
 async def dead_workers(session: AsyncSession, *, other_than: str, dead_seconds: float) -> list[str]:

@@ -3,9 +3,13 @@ import { api, describe, fetchPiece, promptBox, refreshTimes, toast } from "./com
 
 const form = document.getElementById("create-project");
 const template = document.getElementById("template");
+// Present only when the server offers more than one model.
+const model = form.querySelector("[data-model]");
 
 const box = promptBox(form, async (value) => {
-  const project = await api("POST", "/api/projects", { value, template: template.value });
+  const body = { value, template: template.value };
+  if (model) body.model = model.value;
+  const project = await api("POST", "/api/projects", body);
   window.location.assign(`/projects/${encodeURIComponent(project.id)}`);
 });
 

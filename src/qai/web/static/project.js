@@ -547,9 +547,14 @@ function chosenVersion() {
   return selected && selected !== newest ? selected : null;
 }
 
+// Present only when the server offers more than one model.
+const modelPicker = document.querySelector("[data-composer] [data-model]");
+
 async function sendMessage(value) {
   const fragmentId = chosenVersion();
-  await api("POST", `${projectPath}/messages`, fragmentId ? { value, fragmentId } : { value });
+  const body = fragmentId ? { value, fragmentId } : { value };
+  if (modelPicker) body.model = modelPicker.value;
+  await api("POST", `${projectPath}/messages`, body);
   showActivity("", "Waiting for the agent…");
   await catchUp();
 }
