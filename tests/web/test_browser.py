@@ -227,9 +227,15 @@ def test_live_preview_during_a_run_then_stop_keeps_the_files_and_the_activity(
     expect(live).to_have_attribute("src", f"http://{app_host}")
     expect(page.get_by_role("heading", name="Live: the app as the agent builds it")).to_be_visible()
     preview = page.frame_locator("[data-live-frame]")
-    expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
     served = httpx.get(f"{qai.url}/", headers={"Host": app_host}, timeout=30)
-    assert "Kanban from QAI" in served.text
+    assert "Kanban from QAI" in served.text, served.text
+    try:
+        expect(preview.get_by_role("heading", name="Kanban from QAI")).to_be_visible(timeout=60_000)
+    except AssertionError as error:
+        # What the frame holds, for the failure's reader.
+        shown = [(f.url, f.content()[:600]) for f in page.frames if ".preview." in f.url]
+        log = qai.log()[-4000:]
+        raise AssertionError(f"the live frame holds {shown}; server log:\n{log}") from error
 
     stop = activity.get_by_role("button", name="Stop")
     started = time.monotonic()

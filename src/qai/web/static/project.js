@@ -239,14 +239,22 @@ async function showLivePreview(runId) {
     // The run may have answered meanwhile: its version is shown instead.
     if (activity.hidden || activity.dataset.runId !== runId) return;
     workspace.replaceChildren(piece.fragment);
+    // Files written while the piece was on its way: load them once more, after they were.
+    if (writtenBeforeFrame.delete(runId)) reloadLivePreview(runId);
   } catch (error) {
     toast(`The live preview could not be shown: ${describe(error)}`);
   }
 }
 
+// Runs whose files changed before their live frame was there to reload.
+const writtenBeforeFrame = new Set();
 function reloadLivePreview(runId) {
   const frame = workspace.querySelector(`[data-live-run-id="${CSS.escape(runId)}"] [data-live-frame]`);
-  if (frame) frame.src = frame.getAttribute("src");
+  if (!frame) {
+    writtenBeforeFrame.add(runId);
+    return;
+  }
+  frame.src = frame.getAttribute("src");
 }
 
 async function leaveLivePreview() {
