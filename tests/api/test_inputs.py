@@ -81,6 +81,18 @@ async def test_version_numbers_out_of_range_are_a_400(
     assert (await client.get(url, params={"after": str(2**31 - 1)})).status_code == 200
 
 
+async def test_a_fragment_id_with_a_nul_is_a_fragment_that_does_not_exist(
+    client: httpx.AsyncClient,
+) -> None:
+    """PostgreSQL's text cannot hold a NUL: such a fragmentId is answered, never sent to it."""
+    project = (await client.post("/api/projects", json={"value": "a board"})).json()
+    url = f"/api/projects/{project['id']}/messages"
+    sent = await client.post(url, json={"value": "make it blue", "fragmentId": "a\u0000b"})
+    assert_error(sent, 404, "NOT_FOUND")
+    history = (await client.get(url)).json()["items"]
+    assert [m["content"] for m in history if m["role"] == "USER"] == ["a board"]  # nothing saved
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -46,6 +46,8 @@ NOT_THIS_PROJECTS = "fragmentId names a version of another project"
 
 async def check_chosen(session: AsyncSession, project_id: str, fragment_id: str) -> None:
     """Refuse a version that does not exist (404) or belongs to another project (400)."""
+    if "\x00" in fragment_id:  # no fragment has it (PostgreSQL's text cannot hold it)
+        raise FragmentNotFound()
     owner = (await session.execute(_PROJECT_OF_FRAGMENT, {"fragment_id": fragment_id})).scalar()
     if owner is None:
         raise FragmentNotFound()
