@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import time
 
-from qai.logs import AccessLog
+import pytest
+from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+from qai.logs import AccessLog, configure_logging
+from qai.settings import load_settings
 
 
 def wait_for(stream: io.StringIO, timeout: float = 10.0) -> str:
@@ -51,3 +56,34 @@ def test_a_full_batch_is_written_at_once_as_json_lines() -> None:
     assert "r3" not in stream.getvalue()
     log.flush()
     assert '"r3"' in stream.getvalue()
+
+
+def test_a_workflow_cancelled_with_its_project_is_one_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """DBOS logs the end of a cancelled workflow as an error with a traceback; QAI cancels
+    only the runs of a deleted project, so that is one line of information."""
+    root, qai, dbos = (logging.getLogger(name) for name in ("", "qai", "dbos"))
+    handlers, levels, filters = root.handlers[:], (root.level, qai.level), dbos.filters[:]
+    configure_logging(load_settings(log_format="text", access_log=False))
+    try:
+        try:
+            raise DBOSAwaitedWorkflowCancelledError("wf-1")
+        except DBOSAwaitedWorkflowCancelledError:
+            dbos.exception("Exception encountered in asynchronous workflow:")
+        try:
+            raise ValueError("a real failure")
+        except ValueError:
+            dbos.exception("Exception encountered in asynchronous workflow:")
+    finally:  # the process's logging as it was
+        root.handlers, dbos.filters = handlers, filters
+        root.setLevel(levels[0])
+        qai.setLevel(levels[1])
+    err = capsys.readouterr().err
+    cancelled, failed = err.split("ValueError: a real failure")[0].split("\n", 1)
+    assert "INFO" in cancelled
+    assert "ended: it was cancelled with its deleted project" in cancelled
+    assert "Awaited workflow wf-1 was cancelled" in cancelled
+    # Any other workflow error keeps its level and traceback.
+    assert "ERROR" in failed
+    assert failed.count("Traceback") == 1

@@ -13,6 +13,11 @@ from typing import Any, TextIO
 
 import orjson
 from dbos import DBOS
+from dbos._error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSNonExistentWorkflowError,
+    DBOSWorkflowCancelledError,
+)
 
 from qai.settings import Settings
 
@@ -136,6 +141,29 @@ class CancelledStepLine(logging.Filter):
         return True
 
 
+_CANCELLED = (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSWorkflowCancelledError,
+    DBOSNonExistentWorkflowError,
+)
+
+
+class CancelledWorkflowLine(logging.Filter):
+    """QAI cancels a workflow only when its project is deleted (``runs.purge``): the run ends
+    as it should, and DBOS's error with a traceback ("Awaited workflow ... was cancelled",
+    a workflow deleted under it) becomes one line of information."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, _CANCELLED):
+            record.msg = "workflow %s ended: it was cancelled with its deleted project (%s)"
+            record.args = (DBOS.workflow_id or "unknown", error)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 _access_log: AccessLog | None = None
 
 
@@ -168,3 +196,5 @@ def configure_logging(settings: Settings) -> None:
     dbos = logging.getLogger("dbos")
     if not any(isinstance(f, CancelledStepLine) for f in dbos.filters):
         dbos.addFilter(CancelledStepLine())
+    if not any(isinstance(f, CancelledWorkflowLine) for f in dbos.filters):
+        dbos.addFilter(CancelledWorkflowLine())
