@@ -1,4 +1,4 @@
-"""The `qai` command: serve, worker, db, sandbox, projects, messages, versions, users, tokens."""
+"""The `qai` command: serve, worker, db, sandbox, projects, messages, versions, users, tokens, invites."""
 
 from __future__ import annotations
 
