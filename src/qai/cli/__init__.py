@@ -1,4 +1,5 @@
-"""The `qai` command: serve, worker, db, sandbox, projects, messages, versions, users, tokens, invites."""
+"""The `qai` command: serve, worker, db, sandbox, projects, messages, versions, users, tokens,
+invites."""
 
 from __future__ import annotations
 
