@@ -10,6 +10,7 @@ import time
 
 import pytest
 from dbos._error import DBOSAwaitedWorkflowCancelledError
+from dbos._logger import init_logger
 
 from qai.logs import AccessLog, configure_logging
 from qai.settings import load_settings
@@ -65,7 +66,16 @@ def test_a_workflow_cancelled_with_its_project_is_one_line_without_a_traceback(
     only the runs of a deleted project, so that is one line of information."""
     root, qai, dbos = (logging.getLogger(name) for name in ("", "qai", "dbos"))
     handlers, levels, filters = root.handlers[:], (root.level, qai.level), dbos.filters[:]
+    dbos_handlers, dbos_propagates = dbos.handlers[:], dbos.propagate
+    dbos_level = dbos.level
+    # As a DBOS launched before leaves its logger: a console handler of its own, at WARNING.
+    dbos.handlers, dbos.propagate = [], True
+    init_logger()
+    dbos.setLevel(logging.WARNING)
+    for handler in dbos.handlers:
+        handler.setLevel(logging.WARNING)
     configure_logging(load_settings(log_format="text", access_log=False))
+    init_logger()  # a DBOS launched after adds no handler of its own
     try:
         try:
             raise DBOSAwaitedWorkflowCancelledError("wf-1")
@@ -77,6 +87,8 @@ def test_a_workflow_cancelled_with_its_project_is_one_line_without_a_traceback(
             dbos.exception("Exception encountered in asynchronous workflow:")
     finally:  # the process's logging as it was
         root.handlers, dbos.filters = handlers, filters
+        dbos.handlers, dbos.propagate = dbos_handlers, dbos_propagates
+        dbos.setLevel(dbos_level)
         root.setLevel(levels[0])
         qai.setLevel(levels[1])
     err = capsys.readouterr().err

@@ -166,6 +166,9 @@ class CancelledWorkflowLine(logging.Filter):
 
 _access_log: AccessLog | None = None
 
+# The name of the console handler DBOS gives its logger when it has none (dbos._logger).
+_DBOS_CONSOLE = "__dbos_console_log_handler__"
+
 
 def access_log() -> AccessLog | None:
     """The process's access log: None until logging is configured with access logs on."""
@@ -194,6 +197,12 @@ def configure_logging(settings: Settings) -> None:
     for noisy in ("uvicorn.access", "httpx", "httpcore", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     dbos = logging.getLogger("dbos")
+    # DBOS's lines go through QAI's handler, in QAI's format (JSON too), not through a console
+    # handler of DBOS's own: a handler of any kind keeps DBOS from adding its own at launch.
+    dbos.handlers = [h for h in dbos.handlers if h.name != _DBOS_CONSOLE]
+    if not dbos.handlers:
+        dbos.addHandler(logging.NullHandler())
+    dbos.propagate = True
     if not any(isinstance(f, CancelledStepLine) for f in dbos.filters):
         dbos.addFilter(CancelledStepLine())
     if not any(isinstance(f, CancelledWorkflowLine) for f in dbos.filters):
