@@ -89,7 +89,7 @@ class AppContext:
         )
         events = EventDispatch(database)
         # A new USER message's transaction records its run (the outbox) from the start.
-        events.install_outbox(runs.record)
+        events.install_outbox(runs.record, notify_channel=runs.notify_channel)
         return cls(
             settings=settings,
             role=role,

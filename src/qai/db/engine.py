@@ -106,6 +106,24 @@ class Database:
         _note_duration(self, sql, time.perf_counter() - started)
         return rows
 
+    async def write(self, sql: str, *values: Any) -> None:
+        """Run one data-modifying statement (PostgreSQL's SQL, ``$1``...), outside any session:
+        on its own it is one transaction, committed when it returns. For the write path's
+        hot creates, whose rows go in one statement (data-modifying CTEs), with no ORM and no
+        BEGIN/COMMIT round trips. PostgreSQL only (``driver_writes``). Raises asyncpg's errors
+        (a foreign key refused: ``asyncpg.ForeignKeyViolationError``)."""
+        assert self.reads is not None, "driver-level writes need PostgreSQL"
+        pool = await self.reads.pool()
+        started = time.perf_counter()
+        await pool.execute(sql, *values)
+        self.stats.statements += 1
+        _note_duration(self, sql, time.perf_counter() - started)
+
+    @property
+    def driver_writes(self) -> bool:
+        """Whether :meth:`write` is there (PostgreSQL): elsewhere writes go through a session."""
+        return self.reads is not None
+
     async def checkpoint(self) -> bool:
         """On SQLite, copy the write-ahead log into the database file and empty it (a deleted
         row's old bytes stay in the log until then; secure delete has zeroed them in the file).
@@ -240,7 +258,8 @@ def create_database(settings: Settings) -> Database:
 
 
 class DriverReads:
-    """The hot API reads on PostgreSQL, run by asyncpg itself from a small pool of its own.
+    """The hot API reads on PostgreSQL, run by asyncpg itself from a small pool of its own
+    (and the write path's one-statement creates, :meth:`Database.write`).
 
     A read that one statement answers needs no transaction, no session and no ORM: through
     SQLAlchemy's session it cost BEGIN + SELECT + ROLLBACK and, in CPU, several times the
@@ -307,7 +326,7 @@ class DriverReads:
 
 
 async def _keep_session(_connection: Any) -> None:
-    """Nothing to reset: these connections only ever run single autocommit reads."""
+    """Nothing to reset: these connections only ever run single autocommit statements."""
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -16,7 +16,10 @@ from qai.common.openapi import STARTS_A_RUN, errors
 from qai.common.responses import json_response
 from qai.messages import service
 from qai.messages.encode import fragment_json, new_message_json
+from qai.messages.models import Message
+from qai.messages.repository import NewMessage
 from qai.messages.schemas import FragmentOut, MessageCreate, MessageOut
+from qai.runs import send
 
 router = APIRouter(tags=["messages"])
 
@@ -33,14 +36,15 @@ async def create_message(
     project_id: ProjectId, body: MessageCreate, db: DatabaseDep, models: ModelsDep
 ) -> Response:
     model = models.resolve(body.model)
-    async with db.session() as session:
-        message = await service.create_user_message(
-            session,
-            check_project_id(project_id),
-            body.value,
-            fragment_id=body.fragment_id,
-            model=model,
-        )
+    project_id = check_project_id(project_id)
+    message: Message | NewMessage
+    if body.fragment_id is None:
+        message = await send.send_message(db, project_id, body.value, model=model)
+    else:
+        async with db.session() as session:
+            message = await service.create_user_message(
+                session, project_id, body.value, fragment_id=body.fragment_id, model=model
+            )
     return json_response(new_message_json(message), status.HTTP_201_CREATED)
 
 

@@ -20,6 +20,7 @@ from qai.messages.schemas import MessagePage
 from qai.projects import service
 from qai.projects.encode import project_json, project_page_json
 from qai.projects.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectRename
+from qai.runs import send
 from qai.sandbox import TemplateNotPrepared, get_template
 from qai.settings import Settings
 
@@ -69,10 +70,9 @@ async def create_project(
     template = body.template or settings.default_template
     check_prepared(template, settings)
     model = models.resolve(body.model)
-    async with db.session() as session:
-        project, _ = await service.create_project_with_first_message(
-            session, body.value, template=template, owner=principal.user_id, model=model
-        )
+    project, _ = await send.create_project(
+        db, body.value, template=template, owner=principal.user_id, model=model
+    )
     return json_response(project_json(project), status.HTTP_201_CREATED)
 
 

@@ -73,8 +73,14 @@ class RunDispatch:
         """The outbox: the run of a new USER message, queued, in the message's transaction. An
         API-only process also notifies the workers (PostgreSQL), who hand it off."""
         await runs.record_pending(session, event.project_id, event.message_id, model=event.model)
-        if not self.jobs.executes:
-            await notify(session, HANDOFF_CHANNEL)
+        if self.notify_channel is not None:
+            await notify(session, self.notify_channel)
+
+    @property
+    def notify_channel(self) -> str | None:
+        """The channel a new run's transaction notifies: an API-only process's, to wake the
+        workers' hand-off; None in a worker, whose own hand-off is woken after the commit."""
+        return None if self.jobs.executes else HANDOFF_CHANNEL
 
     async def enqueue(self, project_id: str, message_id: str, model: str | None = None) -> None:
         """Start the run of ``message_id`` with ``model`` (None: the default), once, however

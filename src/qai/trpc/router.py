@@ -24,6 +24,7 @@ from qai.errors import NotFound
 from qai.messages import service as messages
 from qai.projects import service as projects
 from qai.projects.router import check_prepared
+from qai.runs import send
 from qai.settings import Settings
 from qai.trpc import encode
 from qai.trpc import protocol as trpc
@@ -96,10 +97,9 @@ class Procedures:
         template = settings.default_template
         check_prepared(template, settings)
         await self._check_quota()
-        async with self.database.session() as session:
-            project, _ = await projects.create_project_with_first_message(
-                session, prompt, template=template, owner=self.principal.user_id
-            )
+        project, _ = await send.create_project(
+            self.database, prompt, template=template, owner=self.principal.user_id
+        )
         return encode.project(project)
 
     async def create_message(self, value: Any) -> Annotated:
@@ -107,10 +107,7 @@ class Procedures:
         check_possible_id(fields["projectId"])
         await require(self.accounts, self.principal, "project", fields["projectId"])
         await self._check_quota()
-        async with self.database.session() as session:
-            message = await messages.create_user_message(
-                session, fields["projectId"], fields["value"]
-            )
+        message = await send.send_message(self.database, fields["projectId"], fields["value"])
         return encode.new_message(message)
 
     async def _check_quota(self) -> None:
