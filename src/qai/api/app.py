@@ -30,9 +30,10 @@ from qai.api.middleware import RequestContextMiddleware
 from qai.context import AppContext
 from qai.db import migrate
 from qai.live.router import router as live_router
+from qai.messages.router import HOT_WRITES as messages_hot_writes
 from qai.messages.router import router as messages_router
 from qai.projects.previews import fragment_previews, project_previews
-from qai.projects.router import HOT_READS
+from qai.projects.router import HOT_READS, HOT_WRITES
 from qai.projects.router import router as projects_router
 from qai.runs.live_preview import live_previews
 from qai.runs.router import router as runs_router
@@ -125,8 +126,13 @@ def create_app(ctx: AppContext) -> FastAPI:
                 allowed_hosts=settings.allowed_host_names,
                 previews=ctx.sandboxes.hosts,
             ),
-            # The hot reads answer before anyone is known: only without accounts.
+            settings=settings,
+            models=ctx.models,
+            # Hot reads and writes answer before anyone is known: only without accounts.
             hot_reads=(*HOT_READS, *trpc.HOT_READS) if ctx.accounts is None else (),
+            hot_writes=(*HOT_WRITES, *messages_hot_writes, *trpc.HOT_WRITES)
+            if ctx.accounts is None
+            else (),
         ),
         gateway=PreviewGateway(
             ctx.sandboxes,

@@ -17,11 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.hosts import ANY_HOST_PATHS, SAFE_METHODS, HostPolicy
 from qai.api.metrics import Metrics
-from qai.common.hot import HotRead
+from qai.common.hot import HotRead, HotWrite, WriteRequest
 from qai.db import Database
 from qai.errors import QaiError
+from qai.llm import Models
 from qai.logs import access_log
-from qai.projects.router import HOT_READS
+from qai.settings import Settings
 
 log = logging.getLogger("qai.api")
 
@@ -45,10 +46,10 @@ def _error_body(
 
 
 class RequestContextMiddleware:
-    """``hot_reads`` are the API's most frequent reads, answered here when they can be (see
-    ``qai.common.hot``), on ``database``. A request for a host ``hosts`` does not answer gets a
-    421, a write from an origin it refuses a 403 (see ``qai.api.hosts``), before anything else
-    sees them."""
+    """``hot_reads`` are the API's most frequent reads and ``hot_writes`` its creates,
+    answered here when they can be (see ``qai.common.hot``), on ``database``. A request for
+    a host ``hosts`` does not answer gets a 421, a write from an origin it refuses a 403 (see
+    ``qai.api.hosts``), before anything else sees them."""
 
     def __init__(
         self,
@@ -58,14 +59,20 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         database: Database,
         hosts: HostPolicy,
-        hot_reads: tuple[HotRead, ...] = HOT_READS,
+        settings: Settings,
+        models: Models,
+        hot_reads: tuple[HotRead, ...] = (),
+        hot_writes: tuple[HotWrite, ...] = (),
     ) -> None:
         self.app = app
         self.hosts = hosts
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.database = database
+        self.settings = settings
+        self.models = models
         self.hot_reads = hot_reads
+        self.hot_writes = hot_writes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,7 +80,7 @@ class RequestContextMiddleware:
             return
         started_at = time.perf_counter()
         request_id = ""
-        content_length = host = origin = fetch_site = None
+        content_length = host = origin = fetch_site = content_type = None
         for name, value in scope["headers"]:
             if name == b"host":
                 if host is None:  # the first, as the preview middleware and Starlette read it
@@ -88,6 +95,8 @@ class RequestContextMiddleware:
                 origin = value
             elif name == b"sec-fetch-site":
                 fetch_site = value
+            elif name == b"content-type":
+                content_type = value
         if not request_id:
             # A correlation id, not a secret: no need for the OS's randomness on every request.
             request_id = f"{random.getrandbits(128):032x}"
@@ -114,10 +123,22 @@ class RequestContextMiddleware:
             if hot is not None:
                 await self._answer_hot(scope, send, request_id, header, started_at, *hot)
                 return
+        limit = self.max_body_bytes
+        if method == "POST" and content_length is not None and self.hot_writes:
+            write = self._hot_write(scope)
+            if write is not None and not _too_large(content_length, limit):
+                body = await _read_body(receive)
+                if body is None:
+                    return  # the client went away before its body was whole
+                answered = await self._answer_hot_write(
+                    scope, send, request_id, header, started_at, write, body, content_type
+                )
+                if answered:
+                    return
+                receive = _replay(body, receive)
         status = 500
         response_started = False
         received = 0
-        limit = self.max_body_bytes
 
         too_large = False
 
@@ -242,6 +263,70 @@ class RequestContextMiddleware:
         finally:
             self._observe(scope, request_id, status, started_at)
 
+    async def _answer_hot_write(
+        self,
+        scope: Scope,
+        send: Send,
+        request_id: str,
+        header: tuple[bytes, bytes],
+        started_at: float,
+        found: tuple[HotWrite, dict[str, str]],
+        body: bytes,
+        content_type: bytes | None,
+    ) -> bool:
+        """Answer a hot write, as :meth:`_answer_hot` answers a read; False when the write
+        does not take the request as it is (nothing was written: FastAPI answers it)."""
+        write, params = found
+        request = WriteRequest(
+            path_params=params,
+            query_string=scope["query_string"],
+            content_type=content_type.decode("latin-1") if content_type is not None else None,
+            body=body,
+            database=self.database,
+            settings=self.settings,
+            models=self.models,
+        )
+        status, taken = 500, False
+        try:
+            try:
+                response = await write.endpoint(request)
+                if response is None:
+                    return False
+                taken = True
+                status, headers, answer = (
+                    response.status_code,
+                    response.raw_headers,
+                    bytes(response.body),
+                )
+            except QaiError as exc:
+                taken = True
+                if exc.status >= 500:
+                    log.error("request %s failed: %s", request_id, exc.message)
+                status = exc.status
+                answer = _error_body(exc.code, exc.message, request_id, exc.issues)
+                headers = _json_start(status, answer)["headers"]
+            except Exception:
+                taken = True
+                log.exception("request %s failed unexpectedly", request_id)
+                status, answer = 500, _error_body("INTERNAL_SERVER_ERROR", UNEXPECTED, request_id)
+                headers = _json_start(status, answer)["headers"]
+            scope["route"] = write  # its ``path`` names the route in metrics, as FastAPI's
+            await send(
+                {"type": "http.response.start", "status": status, "headers": [*headers, header]}
+            )
+            await send({"type": "http.response.body", "body": answer})
+            return True
+        finally:
+            if taken:
+                self._observe(scope, request_id, status, started_at)
+
+    def _hot_write(self, scope: Scope) -> tuple[HotWrite, dict[str, str]] | None:
+        for write in self.hot_writes:
+            params = write.path_params(scope["path"])
+            if params is not None:
+                return write, params
+        return None
+
     def _hot_read(self, scope: Scope) -> tuple[HotRead, dict[str, Any]] | None:
         """The hot read (``qai.common.hot``) that takes this request, with its arguments."""
         for read in self.hot_reads:
@@ -260,6 +345,33 @@ def _json_start(status: int, body: bytes) -> Message:
             (b"content-length", str(len(body)).encode()),
         ],
     }
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request's whole body (its Content-Length is within the limit); None if the client
+    disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app after the body was read here: the body once, then the client."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:

@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from qai.common.deps import DatabaseDep, ModelsDep, SettingsDep
-from qai.common.hot import HotRead, flag, text, whole_number
+from qai.common.hot import HotRead, HotWrite, WriteRequest, flag, text, whole_number
 from qai.common.ids import ProjectId, check_project_id
 from qai.common.openapi import STARTS_A_RUN, errors
 from qai.common.principal import LOCAL, PrincipalDep
 from qai.common.responses import json_response
 from qai.errors import BadRequest
 from qai.messages.encode import history_page_json
+from qai.messages.router import plain_prompt
 from qai.messages.schemas import MessagePage
 from qai.projects import service
 from qai.projects.encode import project_json, project_page_json
@@ -170,3 +171,20 @@ HOT_READS = (
         },
     ),
 )
+
+
+async def hot_create_project(request: WriteRequest) -> Response | None:
+    """``create_project`` for a plain prompt: the default template, the default model."""
+    value = plain_prompt(request)
+    if value is None:
+        return None
+    settings = request.settings
+    template = settings.default_template
+    check_prepared(template, settings)
+    project, _ = await send.create_project(
+        request.database, value, template=template, model=request.models.resolve(None)
+    )
+    return json_response(project_json(project), status.HTTP_201_CREATED)
+
+
+HOT_WRITES = (HotWrite("/api/projects", hot_create_project),)
