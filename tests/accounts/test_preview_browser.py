@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Frame, Page, Request, Response, expect
 
 from tests.accounts.test_browser import ADMIN, make_people, signed_in
 from tests.live import LiveServer, live_server
@@ -22,6 +22,37 @@ from tests.web.browser import STOPPABLE_PROMPT, chromium, fake_model, require_ch
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
+
+
+def frame_loads(page: Page) -> list[str]:
+    """What the page's frames load, in order, for a failure's reader: each page asked for, its
+    answer, and the pages committed (a reload asked for mid-commit shows as none asked for)."""
+    loads: list[str] = []
+
+    def framed(request: Request) -> bool:
+        return request.is_navigation_request() and request.frame != page.main_frame
+
+    def asked(request: Request) -> None:
+        if framed(request):
+            loads.append(f"asked {request.url}")
+
+    def answered(response: Response) -> None:
+        if framed(response.request):
+            loads.append(f"{response.status} {response.url}")
+
+    def failed(request: Request) -> None:
+        if framed(request):
+            loads.append(f"failed ({request.failure}) {request.url}")
+
+    def committed(frame: Frame) -> None:
+        if frame != page.main_frame:
+            loads.append(f"shows {frame.url}")
+
+    page.on("request", asked)
+    page.on("response", answered)
+    page.on("requestfailed", failed)
+    page.on("framenavigated", committed)
+    return loads
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +136,7 @@ def test_the_project_page_shows_a_preview_that_requires_sign_in(
 
 def test_the_live_preview_of_a_run_requires_sign_in_too(browser: Browser, qai: LiveServer) -> None:
     alice = signed_in(browser, qai, "alice@example.com")
+    loads = frame_loads(alice)
     # The scripted model writes the app, then hangs: the run's sandbox is watched live.
     alice.get_by_label("What do you want to build?").fill(f"A {STOPPABLE_PROMPT} kanban board")
     alice.get_by_label("What do you want to build?").press("Enter")
@@ -114,9 +146,18 @@ def test_the_live_preview_of_a_run_requires_sign_in_too(browser: Browser, qai: L
     expect(live).to_have_attribute(
         "src", re.compile(r"^/preview-auth\?to=http%3A%2F%2F[0-9a-f-]+\.preview\.localhost")
     )
-    expect(
-        alice.frame_locator("[data-live-frame]").get_by_role("heading", name="Kanban from QAI")
-    ).to_be_visible(timeout=60_000)
+    try:
+        expect(
+            alice.frame_locator("[data-live-frame]").get_by_role("heading", name="Kanban from QAI")
+        ).to_be_visible(timeout=60_000)
+    except AssertionError as error:
+        # What the frame holds, for the failure's reader.
+        shown = [(f.url, f.content()[:600]) for f in alice.frames if f != alice.main_frame]
+        log = qai.log()[-6000:]
+        loaded = "\n".join(loads)
+        raise AssertionError(
+            f"the live frame holds {shown}; its loads:\n{loaded}\nserver log:\n{log}"
+        ) from error
     live_url = alice.get_by_label("Preview address").input_value()
     bob = signed_in(browser, qai, "bob@example.com")
     response = bob.goto(f"{qai.url}/preview-auth?to={quote(live_url, safe='')}")

@@ -239,6 +239,8 @@ async function showLivePreview(runId) {
     // The run may have answered meanwhile: its version is shown instead.
     if (activity.hidden || activity.dataset.runId !== runId) return;
     workspace.replaceChildren(piece.fragment);
+    const frame = workspace.querySelector("[data-live-frame]");
+    if (frame) navigating.add(frame);
     // Files written while the piece was on its way: load them once more, after they were.
     if (writtenBeforeFrame.delete(runId)) reloadLivePreview(runId);
   } catch (error) {
@@ -254,8 +256,34 @@ function reloadLivePreview(runId) {
     writtenBeforeFrame.add(runId);
     return;
   }
+  reloadFrame(frame);
+}
+
+// Live frames whose page is on its way, and those of them to load again once it is there: a
+// frame told to load again while its page is being committed can drop that (Chromium does), and
+// keep showing a page served before the files that made it reload were written.
+const navigating = new WeakSet();
+const loadAgain = new WeakSet();
+function reloadFrame(frame) {
+  if (navigating.has(frame)) {
+    loadAgain.add(frame);
+    return;
+  }
+  navigating.add(frame);
+  // A cross-origin frame cannot be reloaded from here; setting its address again loads it.
   frame.src = frame.getAttribute("src");
 }
+
+// A frame's load does not bubble: heard on the way down.
+workspace.addEventListener(
+  "load",
+  (event) => {
+    const frame = event.target;
+    if (!navigating.delete(frame)) return;
+    if (loadAgain.delete(frame)) reloadFrame(frame);
+  },
+  true,
+);
 
 async function leaveLivePreview() {
   if (beforeLive) workspace.replaceChildren(...beforeLive);
