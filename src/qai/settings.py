@@ -279,6 +279,14 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=4, ge=1, le=256, description="Runs of different projects at once per worker."
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How far a `qai worker` process lowers its CPU priority at start (a Unix "
+        "nice increment, 0-19): runs are background work, and on a machine it shares with "
+        "`qai serve` the API's requests come first. 0 keeps the priority it was started with.",
+    )
     memory_chars: int = Field(
         default=20_000, ge=0, description="Conversation history the model sees, in characters."
     )

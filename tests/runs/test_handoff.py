@@ -97,6 +97,9 @@ def test_an_api_only_process_leaves_the_hand_off_to_a_worker(
         with live_server(database_url, data, args=("--no-worker",)) as server:
             time.sleep(3)  # the worker's first hand-off pass is over: only a wake-up helps now
             assert worker.poll() is None, (data / "worker.log").read_text()
+            # Runs are background work: the worker yields the CPU to the API (QAI_WORKER_NICE).
+            own = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(own + 10, 19)
             created = httpx.post(f"{server.url}/api/projects", json={"value": "a page"}, timeout=10)
             assert created.status_code == 201, created.text
             seconds = wait_for_answers(server.url, created.json()["id"], 1, timeout=20)

@@ -34,12 +34,15 @@ async def run_worker(settings: Settings) -> None:
 
 def worker() -> None:
     """Run a worker: it takes agent runs from the queue, at most QAI_WORKER_CONCURRENCY at a
-    time (one per project). Use with `qai serve --no-worker`, or to add capacity; give each
-    worker sharing a PostgreSQL its own QAI_WORKER_ID."""
+    time (one per project), at the CPU priority QAI_WORKER_NICE (below the API's). Use with
+    `qai serve --no-worker`, or to add capacity; give each worker sharing a PostgreSQL its own
+    QAI_WORKER_ID."""
     from qai.cli.serve import PRIVATE_UMASK
     from qai.logs import configure_logging
 
     os.umask(PRIVATE_UMASK)
     settings = load_settings()
     configure_logging(settings)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     asyncio.run(run_worker(settings))
