@@ -13,7 +13,7 @@ from qai.accounts import service
 from qai.accounts.models import Role
 from qai.db import Database
 from qai.messages.models import Fragment, Message, MessageRole, MessageType, Screenshot
-from qai.projects import service as projects
+from qai.runs import send
 from qai.settings import Settings, load_settings
 
 PASSWORD = "correct horse battery"
@@ -59,10 +59,10 @@ class Objects:
 
 
 async def make_project(database: Database, owner: Person | None) -> Objects:
+    project, first = await send.create_project(
+        database, "a todo app", template="web", owner=owner.user_id if owner else None
+    )
     async with database.session() as session:
-        project, first = await projects.create_project_with_first_message(
-            session, "a todo app", template="web", owner=owner.user_id if owner else None
-        )
         answer = Message(
             project_id=project.id,
             content="Here it is",

@@ -26,7 +26,7 @@ from qai.accounts.repository import AccountReads
 from qai.cli.serve import refusal_to_start
 from qai.db import Database, create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
-from qai.projects.service import create_project_with_first_message
+from qai.runs import send
 from qai.runs.models import Run, RunStatus
 from qai.sandbox import LocalSandbox, make_sandbox_manager
 from qai.settings import Settings
@@ -62,10 +62,10 @@ async def _prepare(url: str, data_dir: Path) -> tuple[str, str]:
         alice = await make_person(database, ALICE)
         await make_person(database, BOB)
         await make_person(database, ADMIN, Role.ADMIN)
+        project, _ = await send.create_project(
+            database, "a page", template="web", owner=alice.user_id
+        )
         async with database.session() as session:
-            project, _ = await create_project_with_first_message(
-                session, "a page", template="web", owner=alice.user_id
-            )
             answer = await save_assistant_result(
                 session,
                 project.id,

@@ -30,7 +30,7 @@ from qai.db import Database
 from qai.live.models import Event
 from qai.messages.models import Message, MessageRole
 from qai.messages.repository import MessageRepository
-from qai.projects import service as projects
+from qai.runs import send
 from qai.runs.models import Run
 from qai.settings import Settings
 from tests.conftest import pg_execute
@@ -158,10 +158,7 @@ def summary(text: str) -> ModelResponse:
 
 async def create_project(db: Database, prompt: str, template: str = "web") -> tuple[str, str]:
     """(project id, first message id)."""
-    async with db.session() as session:
-        project, message = await projects.create_project_with_first_message(
-            session, prompt, template=template
-        )
+    project, message = await send.create_project(db, prompt, template=template)
     return project.id, message.id
 
 

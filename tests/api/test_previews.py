@@ -10,7 +10,7 @@ import httpx
 
 from qai.db import create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
-from qai.projects.service import create_project_with_first_message
+from qai.runs import send
 from qai.sandbox.preview import pages
 from qai.settings import Settings
 from tests.live import live_server
@@ -19,8 +19,8 @@ from tests.needs import require_bwrap
 
 async def store_fragment(settings: Settings, page: str) -> str:
     database = create_database(settings)
+    project, _ = await send.create_project(database, "a page", template="web")
     async with database.session() as session:
-        project, _ = await create_project_with_first_message(session, "a page", template="web")
         answer = await save_assistant_result(
             session,
             project.id,

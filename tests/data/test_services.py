@@ -19,17 +19,16 @@ from qai.messages.service import FragmentDraft
 from qai.projects import service as projects
 from qai.projects.models import Project
 from qai.projects.repository import ProjectRow
+from qai.runs import send
 from qai.runs import service as runs
+from qai.runs.models import Run
 from qai.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("settings")
 
 
 async def make_project(database: Database, value: str = "a kanban board") -> ProjectRow:
-    async with database.session() as session:
-        project, _ = await projects.create_project_with_first_message(
-            session, value, template="web"
-        )
+    project, _ = await send.create_project(database, value, template="web")
     return project
 
 
@@ -63,21 +62,15 @@ async def test_create_project_makes_first_message_and_sends_event_after_commit(
     )
 
 
-async def test_rolled_back_create_leaves_nothing_and_sends_no_event(
+async def test_a_refused_create_leaves_nothing_and_sends_no_event(
     database: Database, context: AppContext
 ) -> None:
-    class Boom(Exception):
-        pass
-
-    async def create_then_fail() -> None:
-        async with database.session() as session:
-            await projects.create_project_with_first_message(session, "x", template="web")
-            raise Boom
-
-    with pytest.raises(Boom):
-        await create_then_fail()
-    assert await count(database, Project) == 0
+    """The message's foreign key refuses it (no such project): neither it nor its run's
+    outbox row is written, and no event is sent."""
+    with pytest.raises(ProjectNotFound):
+        await send.send_message(database, "00000000-0000-4000-8000-000000000000", "x")
     assert await count(database, Message) == 0
+    assert await count(database, Run) == 0
     assert context.events.take_undelivered() == []
 
 
@@ -91,8 +84,7 @@ async def test_rolled_back_create_leaves_nothing_and_sends_no_event(
 )
 async def test_prompt_rules(value: str, message: str, database: Database) -> None:
     with pytest.raises(BadRequest, match=message):
-        async with database.session() as session:
-            await projects.create_project_with_first_message(session, value, template="web")
+        await send.create_project(database, value, template="web")
     assert await count(database, Project) == 0
 
 

@@ -18,7 +18,7 @@ from pydantic_ai import models
 from qai.api import create_app
 from qai.context import AppContext
 from qai.messages.models import MessageType
-from qai.projects import service as projects
+from qai.runs import send
 from qai.runs import service as runs
 from qai.settings import Settings, SettingsError, load_settings
 from tests.agent.support import StartWorker, drop_system_database, wait_for_answer
@@ -189,13 +189,8 @@ async def test_the_model_travels_with_the_run_to_whichever_worker_runs_it(
     offered = {"model": DEFAULT, "models": f"{OTHER},{THIRD}", "openai_base_url": fake.base_url}
     api = AppContext.build(settings.model_copy(update=offered), role="api")
     try:
-        async with api.database.session() as session:
-            _, gone = await projects.create_project_with_first_message(
-                session, "a greeting", template="web", model=THIRD
-            )
-            _, kept = await projects.create_project_with_first_message(
-                session, "a greeting", template="web", model=OTHER
-            )
+        _, gone = await send.create_project(api.database, "a greeting", template="web", model=THIRD)
+        _, kept = await send.create_project(api.database, "a greeting", template="web", model=OTHER)
     finally:
         await api.close()
     # This worker no longer offers THIRD.

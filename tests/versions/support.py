@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qai.db import create_database
 from qai.messages.service import FragmentDraft, save_assistant_result
-from qai.projects.service import create_project_with_first_message
+from qai.runs import send
 from qai.settings import load_settings
 
 
@@ -18,10 +18,8 @@ async def _seed(
 ) -> tuple[str, str]:
     database = create_database(load_settings(database_url=database_url, data_dir=data_dir))
     try:
+        project, _ = await send.create_project(database, "a counter page", template=template)
         async with database.session() as session:
-            project, _ = await create_project_with_first_message(
-                session, "a counter page", template=template
-            )
             answer = await save_assistant_result(
                 session,
                 project.id,

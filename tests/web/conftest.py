@@ -6,9 +6,10 @@ from __future__ import annotations
 from qai.db import Database
 from qai.messages import service as messages
 from qai.messages.models import Message
+from qai.messages.repository import NewMessage
 from qai.messages.service import FragmentDraft
-from qai.projects import service as projects
 from qai.projects.repository import ProjectRow
+from qai.runs import send
 
 KANBAN_FILES = {
     "index.html": '<!doctype html>\n<h1>Kanban</h1>\n<script src="app.js"></script>\n',
@@ -24,9 +25,8 @@ async def make_project(db: Database, prompt: str = "Build a kanban board") -> Pr
 
 async def make_project_and_message(
     db: Database, prompt: str = "Build a kanban board"
-) -> tuple[ProjectRow, Message]:
-    async with db.session() as session:
-        return await projects.create_project_with_first_message(session, prompt, template="web")
+) -> tuple[ProjectRow, NewMessage]:
+    return await send.create_project(db, prompt, template="web")
 
 
 async def answer(

@@ -1,5 +1,5 @@
-"""Rules for projects: creating one with its first message, reading one, its history,
-renaming, deleting."""
+"""Rules for projects: reading one, its history, renaming, deleting (a project is created with
+its first message by ``qai.runs.send``, the write path)."""
 
 from __future__ import annotations
 
@@ -11,34 +11,10 @@ from qai.common.pagination import Cursor, Page, forward_page
 from qai.db import Database
 from qai.errors import ProjectNotFound
 from qai.messages import service as messages
-from qai.messages.models import Message
 from qai.messages.repository import MessageRow
-from qai.messages.rules import check_prompt
 from qai.projects.deletion import purge_after_commit
-from qai.projects.models import Project
-from qai.projects.names import random_project_name
 from qai.projects.repository import ProjectReads, ProjectRepository, ProjectRow
 from qai.projects.rules import check_name
-
-
-async def create_project_with_first_message(
-    session: AsyncSession,
-    value: str,
-    *,
-    template: str,
-    owner: str | None = None,
-    model: str | None = None,
-) -> tuple[ProjectRow, Message]:
-    """Create a project named with a random slug (belonging to the user ``owner``, when
-    given), its first USER message (whose run uses ``model``; None: the default), and send
-    ``code-agent/run`` once the transaction commits."""
-    check_prompt(value)  # before anything is written: a refused prompt costs no statement
-    project = Project(name=random_project_name())
-    # Flushed first: the message's foreign key needs the project's row.
-    await ProjectRepository(session).add(project, template=template, owner=owner)
-    message = await messages.create_user_message(session, project.id, value, model=model)
-    row = ProjectRow(project.id, project.name, project.created_at, project.updated_at, template)
-    return row, message
 
 
 async def get_project(database: Database, project_id: str) -> ProjectRow:
