@@ -14,6 +14,7 @@ bench goes on.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import asyncpg
 import orjson
 
 from bench import harness
@@ -131,8 +133,11 @@ def original_server(runner: Runner, anchor: Path, database: str) -> Iterator[Ser
 
 
 @contextmanager
-def side_by_side(runner: Runner, anchor: Path, mode: str) -> Iterator[dict[str, Server]]:
-    """QAI in ``mode`` and the original, each on its own fresh copy of the seeded database."""
+def side_by_side(
+    runner: Runner, anchor: Path, mode: str
+) -> Iterator[tuple[dict[str, Server], str]]:
+    """QAI in ``mode`` and the original, each on its own fresh copy of the seeded database;
+    with the DSN of QAI's copy."""
     qai_copy = runner.databases.copy(runner.template)
     original_copy = runner.databases.copy(runner.template)
     try:
@@ -140,10 +145,35 @@ def side_by_side(runner: Runner, anchor: Path, mode: str) -> Iterator[dict[str, 
             runner.server("qai", qai_copy, args=MODES[mode]) as qai,
             original_server(runner, anchor, original_copy) as original,
         ):
-            yield {"qai": qai, "original": original}
+            yield {"qai": qai, "original": original}, runner.dsn(qai_copy)
     finally:
         runner.databases.drop(qai_copy)
         runner.databases.drop(original_copy)
+
+
+SETTLE_TIMEOUT_SECONDS = 120.0
+
+
+def settle(qai_dsn: str) -> float:
+    """Wait until QAI has answered the runs of the creates of the loads before (its workers
+    run them after the load, beside the next one, on the same PostgreSQL): each load starts on
+    a quiet database, the original's too. Returns the seconds waited (at most the timeout)."""
+
+    async def unfinished() -> int:
+        connection = await asyncpg.connect(qai_dsn)
+        try:
+            return int(
+                await connection.fetchval("SELECT count(*) FROM qai_run WHERE finished_at IS NULL")
+            )
+        finally:
+            await connection.close()
+
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_TIMEOUT_SECONDS:
+        if asyncio.run(unfinished()) == 0:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
 
 
 def compare(runner: Runner, anchor: Path) -> dict[str, Any]:
@@ -171,7 +201,7 @@ def compare(runner: Runner, anchor: Path) -> dict[str, Any]:
             ),
         ]
     answers: dict[str, dict[str, tuple[int, bytes]]] = {}
-    with side_by_side(runner, anchor, "no-worker") as servers:
+    with side_by_side(runner, anchor, "no-worker") as (servers, _):
         for target, server in servers.items():
             answers[target] = {}
             for endpoint in sorted(asked[target], key=lambda e: e.body is not None):
@@ -214,7 +244,7 @@ def measure(runner: Runner) -> dict[str, Any]:
             keys = [k for k in group if k in chosen]
             if not keys:
                 continue
-            with side_by_side(runner, anchor, mode) as servers:
+            with side_by_side(runner, anchor, mode) as (servers, qai_dsn):
                 points = {
                     "qai": {e.key: e for e in endpoints("/api/trpc", runner)},
                     "original": {e.key: e for e in endpoints("/trpc", runner)},
@@ -226,6 +256,7 @@ def measure(runner: Runner) -> dict[str, Any]:
                         )
                     for c in options.connections:
                         for target, server in servers.items():
+                            settled = settle(qai_dsn)
                             with Sampler(server) as sample:
                                 result = runner.wrk(
                                     server, points[target][key], c, options.duration
@@ -234,6 +265,7 @@ def measure(runner: Runner) -> dict[str, Any]:
                                 "cpu_cores": round(sample.cpu_cores, 3),
                                 "peak_rss_mb": round(sample.peak_rss_mb, 1),
                                 "loadavg": os.getloadavg()[0],
+                                "settled_s": round(settled, 2),
                             }
                             column = results["load"].setdefault(mode, {}).setdefault(target, {})
                             column.setdefault(key, {})[str(c)] = entry

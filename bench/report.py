@@ -87,6 +87,21 @@ def judge(results: dict[str, Any]) -> list[Verdict]:
         median = runs["whole_ms"]["median"]
         met = median <= WHOLE_RUN_MS
         add(f"whole scripted run median <= {WHOLE_RUN_MS:g} ms", f"{median:.0f} ms", met)
+    original_labels = original.LABELS
+    measured = results.get("original", {}).get("load", {})
+    for mode, columns in measured.items():
+        theirs = columns.get("original", {})
+        for key, per_c in columns.get("qai", {}).items():
+            for c, ours in per_c.items():
+                other = theirs.get(key, {}).get(c)
+                if other is None or not other["rps"]:
+                    continue
+                name = f"{original_labels.get(key, key)} ({mode}) c={c}"
+                ratio = ours["rps"] / other["rps"]
+                add(f"{name}: req/s >= 2x the original's", f"{ratio:.2f}x", ratio >= 2.0)
+                if key in ("message_create", "project_create"):
+                    p99 = ours["p99_ms"] / other["p99_ms"]
+                    add(f"{name}: p99 <= the original's", f"{p99:.2f}x", p99 <= 1.0)
     peaks = [v["peak_rss_mb"] for e in results["load"].get("qai", {}).values() for v in e.values()]
     if peaks:
         peak = max(peaks)

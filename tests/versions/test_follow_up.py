@@ -12,7 +12,7 @@ from qai.messages import service as messages
 from qai.messages.limits import FragmentLimits
 from qai.messages.models import MessageType
 from qai.messages.service import FragmentDraft, save_assistant_result
-from qai.projects.service import create_project_with_first_message
+from qai.runs import send
 from qai.settings import Settings
 from qai.versions import git
 from qai.versions import service as versions
@@ -94,8 +94,8 @@ async def test_a_follow_up_from_a_chosen_version_reads_that_versions_files(
 async def test_restore_fork_compare_and_git_history_on_each_engine(settings: Settings) -> None:
     database = create_database(settings)
     try:
+        project, _ = await send.create_project(database, "a page", template="web")
         async with database.session() as session:
-            project, _ = await create_project_with_first_message(session, "a page", template="web")
             first = await save_assistant_result(
                 session,
                 project.id,
