@@ -86,6 +86,7 @@ class AppContext:
             batch_pause_seconds=settings.repair_batch_pause_seconds,
             handoff_batch_size=settings.handoff_batch_size,
             handoff_poll_seconds=settings.handoff_poll_seconds,
+            handoff_burst_seconds=settings.handoff_burst_seconds,
         )
         events = EventDispatch(database)
         # A new USER message's transaction records its run (the outbox) from the start.

@@ -367,6 +367,15 @@ class Settings(BaseSettings):
         description="Runs a worker hands to the durable queue per batch: new USER messages' "
         "runs are recorded in their request's transaction and handed over off the request path.",
     )
+    handoff_burst_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="During a burst of new messages (another within 50 ms, from a script or a "
+        "load test), how long a worker's hand-off waits for a pause before it hands over one "
+        "batch anyway: the burst's writes keep the database to themselves, and its runs start "
+        "soon after. A message after a quiet moment is handed over at once. 0: never wait.",
+    )
     handoff_poll_seconds: float = Field(
         default=1.0,
         gt=0,

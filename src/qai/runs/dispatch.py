@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,8 @@ log = logging.getLogger("qai.runs")
 # At most; with a short QAI_WORKER_DEAD_SECONDS a worker repairs more often, so that a dead
 # worker's runs go on soon after it is found dead.
 REPAIR_EVERY_SECONDS = 60.0
+# Wake-ups closer than this make a burst (a script or a load test, not a person typing).
+BURST_GAP_SECONDS = 0.05
 # The PostgreSQL channel an API-only process notifies when it has recorded runs to hand off.
 HANDOFF_CHANNEL = "qai_handoff"
 
@@ -59,6 +62,7 @@ class RunDispatch:
         batch_pause_seconds: float,
         handoff_batch_size: int = 200,
         handoff_poll_seconds: float = 1.0,
+        handoff_burst_seconds: float = 0.0,
     ) -> None:
         self.database = database
         self.jobs = jobs
@@ -66,7 +70,10 @@ class RunDispatch:
         self.batch_size = batch_size
         self.batch_pause_seconds = batch_pause_seconds
         self.handoff = HandOff(
-            self, batch_size=handoff_batch_size, poll_seconds=handoff_poll_seconds
+            self,
+            batch_size=handoff_batch_size,
+            poll_seconds=handoff_poll_seconds,
+            burst_seconds=handoff_burst_seconds,
         )
 
     async def record(self, session: AsyncSession, event: CodeAgentRun) -> None:
@@ -197,18 +204,52 @@ class RunDispatch:
 
 class HandOff:
     """A worker's hand-off task: hands recorded runs to the durable queue in batches, woken at
-    once (:meth:`wake`, or a NOTIFY on PostgreSQL) or every ``poll_seconds``."""
+    once (:meth:`wake`, or a NOTIFY on PostgreSQL) or every ``poll_seconds``.
 
-    def __init__(self, dispatch: RunDispatch, *, batch_size: int, poll_seconds: float) -> None:
+    A wake-up after a quiet moment hands over at once (the run of a message a person sent
+    starts now). During a burst (wake-ups less than :data:`BURST_GAP_SECONDS` apart) it waits
+    for a pause, at most ``burst_seconds``, then hands over one batch and waits again: the
+    burst's writes have the database (the runs' own statements, on the same PostgreSQL, would
+    slow every one of them), and its runs, durably recorded, start in order once it eases."""
+
+    def __init__(
+        self,
+        dispatch: RunDispatch,
+        *,
+        batch_size: int,
+        poll_seconds: float,
+        burst_seconds: float = 0.0,
+    ) -> None:
         self.dispatch = dispatch
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.burst_seconds = burst_seconds
         self._wake = asyncio.Event()
+        self._woken_at, self._previous_wake = 0.0, float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], Awaitable[None]] | None = None
 
     def wake(self) -> None:
+        self._previous_wake, self._woken_at = self._woken_at, time.monotonic()
         self._wake.set()
+
+    @property
+    def _bursting(self) -> bool:
+        return self._woken_at - self._previous_wake < BURST_GAP_SECONDS
+
+    async def _wait_for_a_pause(self) -> bool:
+        """In a burst, wait while wake-ups keep coming: until a pause of
+        :data:`BURST_GAP_SECONDS` (False) or for ``burst_seconds`` (True: the burst goes on)."""
+        deadline = time.monotonic() + self.burst_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(min(BURST_GAP_SECONDS, left)):
+                    await self._wake.wait()
+            except TimeoutError:
+                if left > BURST_GAP_SECONDS:
+                    return False
+        return True
 
     async def start(self) -> None:
         """Listen (PostgreSQL) and start the task; its first pass runs at once, so what an
@@ -233,12 +274,19 @@ class HandOff:
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
+            burst_goes_on = self.burst_seconds > 0 and self._bursting
+            if burst_goes_on:
+                burst_goes_on = await self._wait_for_a_pause()
             try:
-                # A full batch: more may wait. The next batch yields to the requests first.
+                # A full batch: more may wait. The next batch yields to the requests first; in
+                # a burst that goes on, it waits for the next pause (or burst_seconds).
                 full = True
                 while full:
                     full = await self.dispatch.hand_off(self.batch_size) == self.batch_size
                     await asyncio.sleep(0)
+                    if full and burst_goes_on:
+                        self._wake.set()
+                        break
             except Exception:
                 log.warning(
                     "could not hand runs to the durable queue; will try again", exc_info=True
