@@ -6,7 +6,7 @@ from __future__ import annotations
 from qai.db import Database
 from qai.messages import service as messages
 from qai.messages.models import Message
-from qai.messages.repository import NewMessage
+from qai.messages.repository import MessageRow
 from qai.messages.service import FragmentDraft
 from qai.projects.repository import ProjectRow
 from qai.runs import send
@@ -25,7 +25,7 @@ async def make_project(db: Database, prompt: str = "Build a kanban board") -> Pr
 
 async def make_project_and_message(
     db: Database, prompt: str = "Build a kanban board"
-) -> tuple[ProjectRow, NewMessage]:
+) -> tuple[ProjectRow, MessageRow]:
     return await send.create_project(db, prompt, template="web")
 
 

@@ -10,9 +10,11 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qai.api.hosts import ANY_HOST_PATHS, SAFE_METHODS, HostPolicy
@@ -121,7 +123,9 @@ class RequestContextMiddleware:
         if method == "GET" and content_length is None:
             hot = self._hot_read(scope)
             if hot is not None:
-                await self._answer_hot(scope, send, request_id, header, started_at, *hot)
+                read, arguments = hot
+                answer = read.answer(arguments, self.database)
+                await self._answer_hot(scope, send, request_id, header, started_at, read, answer)
                 return
         limit = self.max_body_bytes
         if method == "POST" and content_length is not None and self.hot_writes:
@@ -130,10 +134,11 @@ class RequestContextMiddleware:
                 body = await _read_body(receive)
                 if body is None:
                     return  # the client went away before its body was whole
-                answered = await self._answer_hot_write(
-                    scope, send, request_id, header, started_at, write, body, content_type
-                )
-                if answered:
+                route, params = write
+                taken = route.endpoint(self._write_request(scope, params, body, content_type))
+                if await self._answer_hot(
+                    scope, send, request_id, header, started_at, route, taken
+                ):
                     return
                 receive = _replay(body, receive)
         status = 500
@@ -233,51 +238,47 @@ class RequestContextMiddleware:
         request_id: str,
         header: tuple[bytes, bytes],
         started_at: float,
-        read: HotRead,
-        arguments: dict[str, Any],
-    ) -> None:
-        """Answer a hot read: its response, or its error as FastAPI's handlers would answer it
-        (a QAI error in the error shape; anything else logged, as a 500)."""
-        scope["route"] = read  # its ``path`` names the route in metrics, as FastAPI's
-        status = 500
+        route: HotRead | HotWrite,
+        answer: Awaitable[Response | None],
+    ) -> bool:
+        """Answer a hot read or write: its response, or its error as FastAPI's handlers would
+        answer it (a QAI error in the error shape; anything else logged, as a 500). False when
+        a write does not take the request as it is (nothing was written: FastAPI answers it)."""
+        status, taken = 500, False
         try:
             try:
-                response = await read.answer(arguments, self.database)
-                status, headers, body = response.status_code, response.raw_headers, response.body
+                response = await answer
+                if response is None:
+                    return False
+                taken = True
+                status, headers = response.status_code, response.raw_headers
+                body = bytes(response.body)
             except QaiError as exc:
+                taken = True
                 if exc.status >= 500:
                     log.error("request %s failed: %s", request_id, exc.message)
-                status, body = (
-                    exc.status,
-                    _error_body(exc.code, exc.message, request_id, exc.issues),
-                )
+                status = exc.status
+                body = _error_body(exc.code, exc.message, request_id, exc.issues)
                 headers = _json_start(status, body)["headers"]
             except Exception:
+                taken = True
                 log.exception("request %s failed unexpectedly", request_id)
                 status, body = 500, _error_body("INTERNAL_SERVER_ERROR", UNEXPECTED, request_id)
                 headers = _json_start(status, body)["headers"]
+            scope["route"] = route  # its ``path`` names the route in metrics, as FastAPI's
             await send(
                 {"type": "http.response.start", "status": status, "headers": [*headers, header]}
             )
             await send({"type": "http.response.body", "body": body})
+            return True
         finally:
-            self._observe(scope, request_id, status, started_at)
+            if taken:
+                self._observe(scope, request_id, status, started_at)
 
-    async def _answer_hot_write(
-        self,
-        scope: Scope,
-        send: Send,
-        request_id: str,
-        header: tuple[bytes, bytes],
-        started_at: float,
-        found: tuple[HotWrite, dict[str, str]],
-        body: bytes,
-        content_type: bytes | None,
-    ) -> bool:
-        """Answer a hot write, as :meth:`_answer_hot` answers a read; False when the write
-        does not take the request as it is (nothing was written: FastAPI answers it)."""
-        write, params = found
-        request = WriteRequest(
+    def _write_request(
+        self, scope: Scope, params: dict[str, str], body: bytes, content_type: bytes | None
+    ) -> WriteRequest:
+        return WriteRequest(
             path_params=params,
             query_string=scope["query_string"],
             content_type=content_type.decode("latin-1") if content_type is not None else None,
@@ -286,39 +287,6 @@ class RequestContextMiddleware:
             settings=self.settings,
             models=self.models,
         )
-        status, taken = 500, False
-        try:
-            try:
-                response = await write.endpoint(request)
-                if response is None:
-                    return False
-                taken = True
-                status, headers, answer = (
-                    response.status_code,
-                    response.raw_headers,
-                    bytes(response.body),
-                )
-            except QaiError as exc:
-                taken = True
-                if exc.status >= 500:
-                    log.error("request %s failed: %s", request_id, exc.message)
-                status = exc.status
-                answer = _error_body(exc.code, exc.message, request_id, exc.issues)
-                headers = _json_start(status, answer)["headers"]
-            except Exception:
-                taken = True
-                log.exception("request %s failed unexpectedly", request_id)
-                status, answer = 500, _error_body("INTERNAL_SERVER_ERROR", UNEXPECTED, request_id)
-                headers = _json_start(status, answer)["headers"]
-            scope["route"] = write  # its ``path`` names the route in metrics, as FastAPI's
-            await send(
-                {"type": "http.response.start", "status": status, "headers": [*headers, header]}
-            )
-            await send({"type": "http.response.body", "body": answer})
-            return True
-        finally:
-            if taken:
-                self._observe(scope, request_id, status, started_at)
 
     def _hot_write(self, scope: Scope) -> tuple[HotWrite, dict[str, str]] | None:
         for write in self.hot_writes:

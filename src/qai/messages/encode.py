@@ -11,7 +11,7 @@ import orjson
 from qai.common.pagination import Page
 from qai.common.schemas import iso_utc
 from qai.messages.models import Message
-from qai.messages.repository import FragmentRow, MessageRow, NewMessage
+from qai.messages.repository import FragmentRow, MessageRow
 
 
 def _files(stored: str) -> orjson.Fragment | dict[str, str]:
@@ -69,7 +69,7 @@ def history_page_json(page: Page[MessageRow]) -> dict[str, Any]:
     }
 
 
-def new_message_json(message: Message | NewMessage) -> dict[str, Any]:
+def new_message_json(message: Message | MessageRow) -> dict[str, Any]:
     """MessageOut of a message just written (it has no fragment yet)."""
     return {
         "id": message.id,

@@ -68,18 +68,6 @@ def decode_files(files_json: str) -> dict[str, str]:
     }
 
 
-class NewMessage(NamedTuple):
-    """A USER message just written (it has no fragment): what ``messages.create`` answers."""
-
-    id: str
-    content: str
-    role: str  # a MessageRole value
-    type: str  # a MessageType value
-    created_at: datetime
-    updated_at: datetime
-    project_id: str
-
-
 class MessageRow(NamedTuple):
     id: str
     content: str

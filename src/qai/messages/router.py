@@ -20,7 +20,7 @@ from qai.errors import QaiError
 from qai.messages import service
 from qai.messages.encode import fragment_json, new_message_json
 from qai.messages.models import Message
-from qai.messages.repository import NewMessage
+from qai.messages.repository import MessageRow
 from qai.messages.rules import PROMPT_MAX
 from qai.messages.schemas import FragmentOut, MessageCreate, MessageOut
 from qai.runs import send
@@ -41,7 +41,7 @@ async def create_message(
 ) -> Response:
     model = models.resolve(body.model)
     project_id = check_project_id(project_id)
-    message: Message | NewMessage
+    message: Message | MessageRow
     if body.fragment_id is None:
         message = await send.send_message(db, project_id, body.value, model=model)
     else:

@@ -68,7 +68,7 @@ _PENDING = (
 )
 
 
-def _queued(
+def queued_run(
     run_id: str, project_id: str, at: datetime, model: str | None = None
 ) -> dict[str, object]:
     """The columns of a new queued run for the USER message ``run_id``."""
@@ -104,7 +104,7 @@ class RunRepository:
         """Insert the queued run of a new USER message, not handed off yet (the outbox row):
         one plain INSERT, in the message's transaction."""
         await self.session.execute(
-            insert(Run).values(**_queued(run_id, project_id, at, model), handed_off=False)
+            insert(Run).values(**queued_run(run_id, project_id, at, model), handed_off=False)
         )
 
     async def pending(self, *, limit: int) -> list[RunToStart]:
@@ -127,7 +127,7 @@ class RunRepository:
         """Insert a queued run for the message ``run_id``; None if it already has one."""
         statement = (
             upsert_into(self.session, Run)
-            .values(**_queued(run_id, project_id, at))
+            .values(**queued_run(run_id, project_id, at))
             .on_conflict_do_nothing()
             .returning(Run)  # no row when the insert was skipped
         )

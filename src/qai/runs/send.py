@@ -23,16 +23,16 @@ from qai.db import Database, new_id, utcnow
 from qai.errors import ProjectNotFound
 from qai.events import DISPATCH, CodeAgentRun, EventDispatch
 from qai.messages.models import Message, MessageRole, MessageType
-from qai.messages.repository import NewMessage
+from qai.messages.repository import MessageRow
 from qai.messages.rules import check_prompt
 from qai.projects.models import Project, ProjectOptions, ProjectOwner
 from qai.projects.names import random_project_name
 from qai.projects.repository import ProjectRow
-from qai.runs.models import Run, RunStatus
+from qai.runs.models import Run
+from qai.runs.repository import queued_run
 
 USER = MessageRole.USER.value
 RESULT = MessageType.RESULT.value
-QUEUED = RunStatus.QUEUED.value
 
 
 # The statements, PostgreSQL's SQL for asyncpg. The message and its run:
@@ -72,7 +72,7 @@ def _dispatch(database: Database) -> EventDispatch | None:
 
 async def send_message(
     database: Database, project_id: str, value: str, *, model: str | None = None
-) -> NewMessage:
+) -> MessageRow:
     """A USER/RESULT message to ``project_id`` and its queued run (using ``model``; None: the
     default), committed; ProjectNotFound when the project does not exist (nothing written)."""
     check_prompt(value)
@@ -88,7 +88,7 @@ async def create_project(
     template: str,
     owner: str | None = None,
     model: str | None = None,
-) -> tuple[ProjectRow, NewMessage]:
+) -> tuple[ProjectRow, MessageRow]:
     """A project named with a random slug (the user ``owner``'s, when given), its first USER
     message and its queued run, committed."""
     check_prompt(value)  # before anything is written: a refused prompt costs no statement
@@ -99,14 +99,14 @@ async def create_project(
     return project, message
 
 
-def _new_message(project_id: str, value: str) -> NewMessage:
+def _new_message(project_id: str, value: str) -> MessageRow:
     at = utcnow()
-    return NewMessage(new_id(), value, USER, RESULT, at, at, project_id)
+    return MessageRow(new_id(), value, USER, RESULT, at, at, project_id, None)
 
 
 async def _write(
     database: Database,
-    message: NewMessage,
+    message: MessageRow,
     *,
     model: str | None,
     project: ProjectRow | None = None,
@@ -137,7 +137,7 @@ async def _write(
 
 async def _write_with_core(
     database: Database,
-    message: NewMessage,
+    message: MessageRow,
     *,
     model: str | None,
     project: ProjectRow | None,
@@ -177,15 +177,7 @@ async def _write_with_core(
             raise ProjectNotFound() from None
         await connection.execute(
             insert(Run).values(
-                id=message.id,
-                project_id=message.project_id,
-                message_id=message.id,
-                status=RunStatus.QUEUED,
-                model=model,
-                created_at=message.created_at,
-                input_tokens=0,
-                output_tokens=0,
-                turns=0,
+                **queued_run(message.id, message.project_id, message.created_at, model),
                 handed_off=False,
             )
         )

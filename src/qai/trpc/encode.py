@@ -9,7 +9,7 @@ from typing import Any
 from qai.common.schemas import iso_utc
 from qai.messages.encode import message_json
 from qai.messages.models import Message
-from qai.messages.repository import MessageRow, NewMessage
+from qai.messages.repository import MessageRow
 from qai.projects.repository import ProjectRow
 from qai.trpc.superjson import Annotated
 
@@ -53,7 +53,7 @@ def history(rows: list[MessageRow]) -> Annotated:
     return Annotated(items, values)
 
 
-def new_message(message: Message | NewMessage) -> Annotated:
+def new_message(message: Message | MessageRow) -> Annotated:
     """``messages.create``: the message as Prisma's ``create`` returned it (no fragment key)."""
     return Annotated(
         {
