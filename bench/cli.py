@@ -450,8 +450,7 @@ class Runner:
                 for endpoint in points:
                     for target, (server, database) in running.items():
                         self.wrk(server, endpoint, max(conns), self.options.warmup)
-                        time.sleep(1)  # the warm-up's last requests reach the log first
-                        statements = StatementLog(self.log_file, database)
+                        statements = StatementLog(self.log_file, database, self.dsn(database))
                         for c in conns:
                             offset = statements.mark()
                             done = harness.count_requests(

@@ -10,16 +10,23 @@ counted.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 _LINE = re.compile(
     r"\[\d+\] (?P<user>[^@\s]*)@(?P<db>\S+) LOG:  (?:statement|execute [^:]*): (?P<sql>.*)"
 )
+
+# What the bench's own marks in the log say (see StatementLog).
+_MARK = "qai-bench-mark"
 
 _RESET = (
     "RESET",
@@ -77,28 +84,64 @@ def classify(sql: str) -> str:
     return "other"
 
 
+MARK_TIMEOUT_SECONDS = 30.0
+
+
 @dataclass
 class StatementLog:
+    """The statements of ``database`` (reached at ``dsn``) in the server's log at ``path``.
+
+    A count runs between two marks: a statement the bench itself runs on the database and
+    waits to see in the log, so what was logged before (a warm-up's last requests) or is still
+    on its way (the count's own) lands on the right side whatever the machine's load."""
+
     path: Path
     database: str
+    dsn: str
 
     def mark(self) -> int:
-        return self.path.stat().st_size
+        """Log a mark; returns the log's offset just after it."""
+        return self._mark()
 
-    def count_since(self, offset: int, *, settle: float = 0.5) -> tuple[Counter[str], list[str]]:
-        """Statements of the database logged since ``offset``, by kind, and a sample of them."""
-        time.sleep(settle)  # let the server's stderr reach the file
+    def count_since(self, offset: int) -> tuple[Counter[str], list[str]]:
+        """Statements of the database logged since ``offset`` (a mark), up to a new mark, by
+        kind, and a sample of them."""
+        end = self._mark()
         with self.path.open("rb") as log:
             log.seek(offset)
-            data = log.read().decode("utf-8", "replace")
+            data = log.read(max(end - offset, 0)).decode("utf-8", "replace")
         kinds: Counter[str] = Counter()
         sample: list[str] = []
         for line in data.splitlines():
             match = _LINE.search(line)
-            if match is None or match.group("db") != self.database:
+            if match is None or match.group("db") != self.database or _MARK in line:
                 continue
             sql = match.group("sql")
             kinds[classify(sql)] += 1
             if len(sample) < 12 and sql not in sample:
                 sample.append(sql[:200])
         return kinds, sample
+
+    def _mark(self) -> int:
+        token = f"{_MARK}-{uuid.uuid4().hex}"
+
+        async def run() -> None:
+            connection = await asyncpg.connect(self.dsn)
+            try:
+                await connection.execute(f"SELECT '{token}'")
+            finally:
+                await connection.close()
+
+        start = self.path.stat().st_size  # the mark is logged after this
+        asyncio.run(run())
+        deadline = time.monotonic() + MARK_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            with self.path.open("rb") as log:
+                log.seek(start)
+                data = log.read()
+            found = data.find(token.encode())
+            if found >= 0:
+                line_end = data.find(b"\n", found)
+                return start + (len(data) if line_end < 0 else line_end + 1)
+            time.sleep(0.1)
+        raise RuntimeError(f"the statement log never showed the bench's mark: {self.path}")

@@ -30,11 +30,11 @@ from qai.api.middleware import RequestContextMiddleware
 from qai.context import AppContext
 from qai.db import migrate
 from qai.live.router import router as live_router
-from qai.messages.router import HOT_WRITES as messages_hot_writes
 from qai.messages.router import router as messages_router
 from qai.projects.previews import fragment_previews, project_previews
-from qai.projects.router import HOT_READS, HOT_WRITES
+from qai.projects.router import HOT_READS
 from qai.projects.router import router as projects_router
+from qai.runs import creates
 from qai.runs.live_preview import live_previews
 from qai.runs.router import router as runs_router
 from qai.sandbox import PreviewGateway, PreviewHostMiddleware
@@ -101,6 +101,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(projects_router)
+    app.include_router(creates.router)
     app.include_router(messages_router)
     app.include_router(runs_router)
     app.include_router(live_router)
@@ -130,9 +131,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             models=ctx.models,
             # Hot reads and writes answer before anyone is known: only without accounts.
             hot_reads=(*HOT_READS, *trpc.HOT_READS) if ctx.accounts is None else (),
-            hot_writes=(*HOT_WRITES, *messages_hot_writes, *trpc.HOT_WRITES)
-            if ctx.accounts is None
-            else (),
+            hot_writes=(*creates.HOT_WRITES, *trpc.HOT_WRITES) if ctx.accounts is None else (),
         ),
         gateway=PreviewGateway(
             ctx.sandboxes,

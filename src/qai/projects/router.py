@@ -8,22 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from qai.common.deps import DatabaseDep, ModelsDep, SettingsDep
-from qai.common.hot import HotRead, HotWrite, WriteRequest, flag, text, whole_number
+from qai.common.deps import DatabaseDep
+from qai.common.hot import HotRead, flag, text, whole_number
 from qai.common.ids import ProjectId, check_project_id
-from qai.common.openapi import STARTS_A_RUN, errors
+from qai.common.openapi import errors
 from qai.common.principal import LOCAL, PrincipalDep
 from qai.common.responses import json_response
 from qai.errors import BadRequest
 from qai.messages.encode import history_page_json
-from qai.messages.router import plain_prompt
 from qai.messages.schemas import MessagePage
 from qai.projects import service
 from qai.projects.encode import project_json, project_page_json
-from qai.projects.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectRename
-from qai.runs import send
-from qai.sandbox import TemplateNotPrepared, get_template
-from qai.settings import Settings
+from qai.projects.schemas import ProjectOut, ProjectPage, ProjectRename
 
 router = APIRouter()
 
@@ -50,44 +46,6 @@ async def list_projects(
 ) -> Response:
     page = await service.list_projects(db, limit=limit, cursor=cursor, owner=principal.owner_filter)
     return json_response(project_page_json(page))
-
-
-@router.post(
-    "/api/projects",
-    tags=["projects"],
-    status_code=status.HTTP_201_CREATED,
-    summary="Create a project and its first message; starts the agent",
-    response_model=ProjectOut,
-    responses=errors(400, 413, 429),
-    openapi_extra=STARTS_A_RUN,
-)
-async def create_project(
-    body: ProjectCreate,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    models: ModelsDep,
-    principal: PrincipalDep,
-) -> Response:
-    template = body.template or settings.default_template
-    check_prepared(template, settings)
-    model = models.resolve(body.model)
-    project, _ = await send.create_project(
-        db, body.value, template=template, owner=principal.user_id, model=model
-    )
-    return json_response(project_json(project), status.HTTP_201_CREATED)
-
-
-def check_prepared(template: str, settings: Settings) -> None:
-    """A template whose dependencies are not installed is refused before a run can fail on it."""
-    try:
-        get_template(template).cached_path(settings.data_dir)
-    except TemplateNotPrepared:
-        message = (
-            f"The {template} template is not prepared on this server: run `qai sandbox prepare "
-            f"{template}` once (in a checkout, `.venv/bin/qai sandbox prepare {template}`; it "
-            "downloads its dependencies), or choose the web template"
-        )
-        raise BadRequest(message, issues=[{"path": ["template"], "message": message}]) from None
 
 
 @router.get(
@@ -171,20 +129,3 @@ HOT_READS = (
         },
     ),
 )
-
-
-async def hot_create_project(request: WriteRequest) -> Response | None:
-    """``create_project`` for a plain prompt: the default template, the default model."""
-    value = plain_prompt(request)
-    if value is None:
-        return None
-    settings = request.settings
-    template = settings.default_template
-    check_prepared(template, settings)
-    project, _ = await send.create_project(
-        request.database, value, template=template, model=request.models.resolve(None)
-    )
-    return json_response(project_json(project), status.HTTP_201_CREATED)
-
-
-HOT_WRITES = (HotWrite("/api/projects", hot_create_project),)

@@ -24,8 +24,8 @@ from qai.db import Database
 from qai.errors import NotFound
 from qai.messages import service as messages
 from qai.projects import service as projects
-from qai.projects.router import check_prepared
 from qai.runs import send
+from qai.runs.creates import check_prepared
 from qai.settings import Settings
 from qai.trpc import encode
 from qai.trpc import protocol as trpc
