@@ -312,9 +312,10 @@ class Runner:
             argv = [sys.executable, "-m", "qai", "serve", *args]
             env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
-            if self.options.qai_mode == "no-worker":
+            if self.options.qai_mode == "no-worker" or "--no-worker" in args:
                 # The API alone (what the load measures), its runs handed off by a worker.
-                argv.append("--no-worker")
+                if "--no-worker" not in args:
+                    argv.append("--no-worker")
                 with (self.dir / "qai-worker.log").open("ab") as worker_log:
                     worker = subprocess.Popen(
                         [sys.executable, "-m", "qai", "worker"],

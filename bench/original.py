@@ -6,10 +6,11 @@ Node, one process, ``NODE_ENV=production``): built once into a cache directory (
 again only when its sources change), never into the checkout. Both servers run on copies of the
 bench's seeded database: the original's three tables are QAI's own, so the original reads the
 very rows QAI reads. The same requests go to both (QAI's ``/api/trpc/...`` and its
-``/trpc/...``): after a check that both answer the same JSON, wrk loads each endpoint on both
-in turns, once with ``qai serve`` (API and in-process worker) and once with
-``qai serve --no-worker``. Without Node, npm or the anchor's sources the phase says why and the
-bench goes on.
+``/trpc/...``): after a check that both answer the same JSON, wrk loads each endpoint on the
+original, then on QAI (whose workers answer the runs of its creates after the loads, on the same
+machine: never beside the original's loads), once with ``qai serve`` (API and in-process
+worker) and once with ``qai serve --no-worker`` beside a ``qai worker``. Without Node, npm or
+the anchor's sources the phase says why and the bench goes on.
 """
 
 from __future__ import annotations
@@ -252,13 +253,15 @@ def measure(runner: Runner) -> dict[str, Any]:
                     "qai": {e.key: e for e in endpoints("/api/trpc", runner)},
                     "original": {e.key: e for e in endpoints("/trpc", runner)},
                 }
-                for key in keys:
-                    for target, server in servers.items():
+                # The original's loads first: QAI's runs of its own loads (which its workers
+                # answer after them, on the same machine) must not run beside the original's.
+                for target in ("original", "qai"):
+                    server = servers[target]
+                    for key in keys:
                         runner.wrk(
                             server, points[target][key], max(options.connections), options.warmup
                         )
-                    for c in options.connections:
-                        for target, server in servers.items():
+                        for c in options.connections:
                             settled, unfinished = settle(qai_dsn)
                             with Sampler(server) as sample:
                                 result = runner.wrk(
@@ -324,9 +327,11 @@ def markdown(section: dict[str, Any]) -> list[str]:
                 )
     lines += [
         "",
-        "Before each load the bench waits (at most 20 s) for QAI's workers to answer the runs "
-        "of the creates before: they share the PostgreSQL server with whichever server is "
-        "loaded. The last column says how many were still unfinished when the load began.",
+        "Each server pair is loaded original first, then QAI: QAI's workers answer the runs "
+        "of its creates after its loads, on the same machine, never beside the original's. "
+        "Before each of QAI's loads the bench waits (at most 20 s) for the runs of its loads "
+        "before; the last column says how many were still unfinished when the load began. "
+        "With `no-worker`, a `qai worker` (niced, `QAI_WORKER_NICE`) runs them.",
     ]
     lines.append("")
     return lines

@@ -27,7 +27,7 @@ import httpx
 from bench.harness import start_server
 from qai.db import create_database, migrate
 from qai.messages.service import FragmentDraft, save_assistant_result
-from qai.projects.service import create_project_with_first_message
+from qai.runs import send
 from qai.settings import load_settings
 
 FILES = {
@@ -40,10 +40,8 @@ FILES = {
 async def seed(database_url: str, data_dir: Path) -> tuple[str, str]:
     database = create_database(load_settings(database_url=database_url, data_dir=data_dir))
     try:
+        project, _ = await send.create_project(database, "a counter", template="web")
         async with database.session() as session:
-            project, _ = await create_project_with_first_message(
-                session, "a counter", template="web"
-            )
             answer = await save_assistant_result(
                 session, project.id, "Here.", FragmentDraft("Counter", "http://x", FILES)
             )

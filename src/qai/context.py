@@ -90,7 +90,7 @@ class AppContext:
         )
         events = EventDispatch(database)
         # A new USER message's transaction records its run (the outbox) from the start.
-        events.install_outbox(runs.record, notify_channel=runs.notify_channel)
+        events.install_outbox(runs.record)
         return cls(
             settings=settings,
             role=role,
@@ -180,6 +180,7 @@ class AppContext:
         self._closed = True
         self.events.install(None)
         await self.runs.handoff.stop()
+        await self.runs.wake_workers.stop()
         await self._background.stop()
         if self._started:
             if self.executes:

@@ -49,19 +49,16 @@ class EventDispatch:
         self._handler: Handler | None = None
         self._outbox: Outbox | None = None
         # The PostgreSQL channel a new run's transaction notifies (API-only processes).
-        self.notify_channel: str | None = None
         self._undelivered: list[CodeAgentRun] = []
         database.session_info[DISPATCH] = self
 
     def install(self, handler: Handler | None) -> None:
         self._handler = handler
 
-    def install_outbox(self, outbox: Outbox | None, *, notify_channel: str | None = None) -> None:
+    def install_outbox(self, outbox: Outbox | None) -> None:
         """``outbox`` writes the event's record in a session's transaction; the driver-level
-        creates (``qai.runs.send``) write the same row themselves and, with
-        ``notify_channel``, NOTIFY it in the same statement, as ``outbox`` does."""
+        creates (``qai.runs.send``) write the same row themselves."""
         self._outbox = outbox
-        self.notify_channel = notify_channel if outbox is not None else None
 
     async def record(self, session: AsyncSession, event: CodeAgentRun) -> None:
         """Write the event's durable record in the sender's transaction (if an outbox is

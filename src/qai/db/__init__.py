@@ -3,7 +3,7 @@ reads), migrations."""
 
 from qai.db.base import Base, new_id, utcnow
 from qai.db.engine import Database, create_database
-from qai.db.session import after_commit, notify, upsert_into
+from qai.db.session import after_commit, upsert_into
 
 __all__ = [
     "Base",
@@ -11,7 +11,6 @@ __all__ = [
     "after_commit",
     "create_database",
     "new_id",
-    "notify",
     "upsert_into",
     "utcnow",
 ]

@@ -119,6 +119,15 @@ class Database:
         self.stats.statements += 1
         _note_duration(self, sql, time.perf_counter() - started)
 
+    async def notify(self, channel: str) -> None:
+        """On PostgreSQL, ``NOTIFY channel`` on its own (delivered to the connections listening
+        on it, :meth:`listen`); nothing on other engines (their listeners poll)."""
+        if self.reads is None:
+            return
+        pool = await self.reads.pool()
+        await pool.execute("SELECT pg_notify($1, '')", channel)
+        self.stats.statements += 1
+
     @property
     def driver_writes(self) -> bool:
         """Whether :meth:`write` is there (PostgreSQL): elsewhere writes go through a session."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,11 +34,3 @@ async def commit(session: AsyncSession) -> None:
     callbacks: list[AfterCommit] = session.info.pop(AFTER_COMMIT, [])
     for callback in callbacks:
         await callback()
-
-
-async def notify(session: AsyncSession, channel: str) -> None:
-    """On PostgreSQL, ``NOTIFY channel`` in the session's transaction: delivered to the
-    connections listening on it (:meth:`qai.db.Database.listen`) once it commits, not if it
-    rolls back. Nothing on other engines (their listeners poll)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})

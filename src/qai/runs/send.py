@@ -2,11 +2,11 @@
 outbox row, in one short transaction, with nothing else on the request path.
 
 On PostgreSQL the rows go in one statement run by the driver itself (data-modifying CTEs: the
-project, its options and owner, the message, the queued run; with an API-only process, the
-``NOTIFY`` that wakes the workers' hand-off): one round trip, one implicit transaction, no ORM.
-A foreign key refusing the message (its project does not exist) refuses the whole statement.
-Elsewhere (SQLite) the same rows are Core INSERTs in one transaction. Once committed, the
-``code-agent/run`` event is sent (a worker's own hand-off is woken). A message that builds on a
+project, its options and owner, the message, the queued run): one round trip, one implicit
+transaction, no ORM. A foreign key refusing the message (its project does not exist) refuses
+the whole statement. Elsewhere (SQLite) the same rows are Core INSERTs in one transaction. Once
+committed, the ``code-agent/run`` event is sent: a worker's own hand-off is woken, an API-only
+process notifies the workers' (:class:`qai.runs.dispatch.WakeWorkers`). A message that builds on a
 chosen version goes through the session path (``messages.service.create_user_message``), which
 records the choice too.
 """
@@ -56,13 +56,9 @@ _OWNER = "new_owner AS (INSERT INTO qai_project_owner (project_id, user_id) VALU
 
 
 @cache
-def _statement(*, project: bool, owner: bool, notify: str | None) -> str:
+def _statement(*, project: bool, owner: bool) -> str:
     ctes = (_PROJECT if project else "") + (_OWNER if owner else "")
-    if notify is None:
-        return f"WITH {ctes}new_message AS ({_MESSAGE}) {_RUN}"
-    # A SELECT whose CTEs write the rows: PostgreSQL runs every data-modifying CTE.
-    notifies = f"SELECT pg_notify('{notify}', '')"
-    return f"WITH {ctes}new_message AS ({_MESSAGE}), new_run AS ({_RUN}) {notifies}"
+    return f"WITH {ctes}new_message AS ({_MESSAGE}) {_RUN}"
 
 
 def _dispatch(database: Database) -> EventDispatch | None:
@@ -117,14 +113,13 @@ async def _write(
         project_id=message.project_id, message_id=message.id, value=message.content, model=model
     )
     if database.driver_writes:
-        notify = dispatch.notify_channel if dispatch is not None else None
         values: list[object] = [message.id, message.content, message.created_at]
         values += [message.project_id, model]
         if project is not None:
             values += [project.created_at, project.name, project.template]
             if owner is not None:
                 values.append(owner)
-        sql = _statement(project=project is not None, owner=owner is not None, notify=notify)
+        sql = _statement(project=project is not None, owner=owner is not None)
         try:
             await database.write(sql, *values)
         except asyncpg.ForeignKeyViolationError:
