@@ -302,22 +302,25 @@ class Runner:
         *,
         extra: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        worker: bool | None = None,
     ) -> Iterator[Server]:
-        """``target`` on ``database``; ``args`` go to ``qai serve`` (``--no-worker``)."""
+        """``target`` on ``database``; ``args`` go to ``qai serve`` (``--no-worker``). With
+        ``--no-worker`` a ``qai worker`` runs beside it unless ``worker`` is False (None: as
+        ``--qai-mode`` says)."""
         dsn = self.dsn(database)
         log_path = self.dir / f"{target}.log"
-        worker: subprocess.Popen[bytes] | None = None
+        worker_process: subprocess.Popen[bytes] | None = None
         if target == "qai":
             port = QAI_PORT
             argv = [sys.executable, "-m", "qai", "serve", *args]
             env = qai_env(dsn, self.dir / "data", port, self.options.qai_env | (extra or {}))
             ready = "/readyz"
-            if self.options.qai_mode == "no-worker" or "--no-worker" in args:
+            if self.options.qai_mode == "no-worker" and "--no-worker" not in args:
+                argv.append("--no-worker")
+            if "--no-worker" in argv and worker is not False:
                 # The API alone (what the load measures), its runs handed off by a worker.
-                if "--no-worker" not in args:
-                    argv.append("--no-worker")
                 with (self.dir / "qai-worker.log").open("ab") as worker_log:
-                    worker = subprocess.Popen(
+                    worker_process = subprocess.Popen(
                         [sys.executable, "-m", "qai", "worker"],
                         env=env,
                         stdout=worker_log,
@@ -346,13 +349,13 @@ class Runner:
             yield server
         finally:
             server.stop()
-            if worker is not None:
-                worker.terminate()
+            if worker_process is not None:
+                worker_process.terminate()
                 try:
-                    worker.wait(timeout=30)
+                    worker_process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait(timeout=10)
+                    worker_process.kill()
+                    worker_process.wait(timeout=10)
 
     def wrk(
         self, server: Server, endpoint: Endpoint, connections: int, seconds: float

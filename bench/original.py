@@ -9,8 +9,9 @@ very rows QAI reads. The same requests go to both (QAI's ``/api/trpc/...`` and i
 ``/trpc/...``): after a check that both answer the same JSON, wrk loads each endpoint on the
 original, then on QAI (whose workers answer the runs of its creates after the loads, on the same
 machine: never beside the original's loads), once with ``qai serve`` (API and in-process
-worker) and once with ``qai serve --no-worker`` beside a ``qai worker``. Without Node, npm or
-the anchor's sources the phase says why and the bench goes on.
+worker), once with ``qai serve --no-worker`` beside a ``qai worker`` and once with the API
+alone (``api-only``: the workers elsewhere, see :data:`MODES`). Without Node, npm or the
+anchor's sources the phase says why and the bench goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ if TYPE_CHECKING:
     from bench.cli import Runner
 
 ORIGINAL_PORT = 8114
-MODES = {"serve": (), "no-worker": ("--no-worker",)}
+# How QAI runs: its ``qai serve`` arguments, and whether a ``qai worker`` runs beside it on this
+# machine. ``api-only``: the API's processes alone, as where the workers run on other machines
+# (the original's runs, on Inngest and E2B, are never on its API's machine): its runs are
+# recorded and wait; nothing executes them during the loads.
+MODES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "serve": ((), False),
+    "no-worker": (("--no-worker",), True),
+    "api-only": (("--no-worker",), False),
+}
 KEYS = ("project_get", "history", "message_create", "project_create")
 # Reads share a server start; each write gets its own (as the load phase does).
 GROUPS = (("project_get", "history"), ("message_create",), ("project_create",))
@@ -143,7 +152,7 @@ def side_by_side(
     original_copy = runner.databases.copy(runner.template)
     try:
         with (
-            runner.server("qai", qai_copy, args=MODES[mode]) as qai,
+            runner.server("qai", qai_copy, args=MODES[mode][0], worker=MODES[mode][1]) as qai,
             original_server(runner, anchor, original_copy) as original,
         ):
             yield {"qai": qai, "original": original}, runner.dsn(qai_copy)
@@ -155,12 +164,12 @@ def side_by_side(
 SETTLE_TIMEOUT_SECONDS = 20.0
 
 
-def settle(qai_dsn: str) -> tuple[float, int]:
+def settle(qai_dsn: str, *, wait: bool = True) -> tuple[float, int]:
     """Wait (at most :data:`SETTLE_TIMEOUT_SECONDS`) until QAI has answered the runs of the
     loads before: its workers run them after a load, beside the next one, on the same
     PostgreSQL, whichever server that load is for. Returns the seconds waited and the runs
     still unfinished when the next load starts (a burst of thousands of instantly failing runs
-    takes a worker minutes)."""
+    takes a worker minutes). Without ``wait`` (no worker on this machine) only counts them."""
 
     async def unfinished() -> int:
         connection = await asyncpg.connect(qai_dsn)
@@ -174,8 +183,10 @@ def settle(qai_dsn: str) -> tuple[float, int]:
 
     started = time.monotonic()
     while (
-        left := asyncio.run(unfinished())
-    ) and time.monotonic() - started < SETTLE_TIMEOUT_SECONDS:
+        (left := asyncio.run(unfinished()))
+        and wait
+        and time.monotonic() - started < SETTLE_TIMEOUT_SECONDS
+    ):
         time.sleep(0.5)
     return time.monotonic() - started, left
 
@@ -262,7 +273,7 @@ def measure(runner: Runner) -> dict[str, Any]:
                             server, points[target][key], max(options.connections), options.warmup
                         )
                         for c in options.connections:
-                            settled, unfinished = settle(qai_dsn)
+                            settled, unfinished = settle(qai_dsn, wait=mode != "api-only")
                             with Sampler(server) as sample:
                                 result = runner.wrk(
                                     server, points[target][key], c, options.duration
@@ -331,7 +342,10 @@ def markdown(section: dict[str, Any]) -> list[str]:
         "of its creates after its loads, on the same machine, never beside the original's. "
         "Before each of QAI's loads the bench waits (at most 20 s) for the runs of its loads "
         "before; the last column says how many were still unfinished when the load began. "
-        "With `no-worker`, a `qai worker` (niced, `QAI_WORKER_NICE`) runs them.",
+        "With `no-worker`, a `qai worker` (niced, `QAI_WORKER_NICE`) runs them on this "
+        "machine; `api-only` is `qai serve --no-worker` with no worker here, as where the "
+        "workers run on other machines (the original's runs are never on its API's machine): "
+        "its runs are recorded and wait.",
     ]
     lines.append("")
     return lines

@@ -180,7 +180,7 @@ class AppContext:
         self._closed = True
         self.events.install(None)
         await self.runs.handoff.stop()
-        await self.runs.wake_workers.stop()
+        await self.runs.wake_workers.flush()
         await self._background.stop()
         if self._started:
             if self.executes:

@@ -30,7 +30,7 @@ async def test_a_burst_of_wake_ups_is_a_few_notifies_the_last_after_the_last_cal
             wake()
             last_call = time.monotonic()
             await asyncio.sleep(0)  # the calls come from requests' tasks, between awaits
-        await wake.stop()
+        await wake.flush()
         sent = database.stats.statements - before
         for _ in range(100):
             if heard and heard[-1] >= last_call:

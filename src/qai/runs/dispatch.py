@@ -229,8 +229,9 @@ class WakeWorkers:
                 )
                 return
 
-    async def stop(self) -> None:
-        """Wait for the NOTIFY in flight (a commit just before shutdown still wakes them)."""
+    async def flush(self) -> None:
+        """Wait for the NOTIFY in flight, if any (at shutdown: a commit just before it still
+        wakes the workers)."""
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._task), 5)
