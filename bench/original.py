@@ -148,11 +148,12 @@ def side_by_side(
 ) -> Iterator[tuple[dict[str, Server], str]]:
     """QAI in ``mode`` and the original, each on its own fresh copy of the seeded database;
     with the DSN of QAI's copy."""
+    args, worker = MODES[mode]
     qai_copy = runner.databases.copy(runner.template)
     original_copy = runner.databases.copy(runner.template)
     try:
         with (
-            runner.server("qai", qai_copy, args=MODES[mode][0], worker=MODES[mode][1]) as qai,
+            runner.server("qai", qai_copy, args=args, worker=worker) as qai,
             original_server(runner, anchor, original_copy) as original,
         ):
             yield {"qai": qai, "original": original}, runner.dsn(qai_copy)

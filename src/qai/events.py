@@ -48,7 +48,6 @@ class EventDispatch:
     def __init__(self, database: Database) -> None:
         self._handler: Handler | None = None
         self._outbox: Outbox | None = None
-        # The PostgreSQL channel a new run's transaction notifies (API-only processes).
         self._undelivered: list[CodeAgentRun] = []
         database.session_info[DISPATCH] = self
 

@@ -22,7 +22,7 @@ async def test_a_burst_of_wake_ups_is_a_few_notifies_the_last_after_the_last_cal
     heard: list[float] = []
     close = await database.listen(HANDOFF_CHANNEL, lambda: heard.append(time.monotonic()))
     assert close is not None
-    wake = WakeWorkers(database, "qai_handoff")
+    wake = WakeWorkers(database, HANDOFF_CHANNEL)
     try:
         before = database.stats.statements
         last_call = 0.0

@@ -122,11 +122,8 @@ class Database:
     async def notify(self, channel: str) -> None:
         """On PostgreSQL, ``NOTIFY channel`` on its own (delivered to the connections listening
         on it, :meth:`listen`); nothing on other engines (their listeners poll)."""
-        if self.reads is None:
-            return
-        pool = await self.reads.pool()
-        await pool.execute("SELECT pg_notify($1, '')", channel)
-        self.stats.statements += 1
+        if self.driver_writes:
+            await self.write("SELECT pg_notify($1, '')", channel)
 
     @property
     def driver_writes(self) -> bool:

@@ -214,6 +214,8 @@ class WakeWorkers:
         self._task: asyncio.Task[None] | None = None
 
     def __call__(self) -> None:
+        if not self.database.driver_writes:
+            return  # no NOTIFY off PostgreSQL: the workers poll
         self._again = True
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._notify(), name="qai-wake-workers")

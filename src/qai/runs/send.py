@@ -5,8 +5,8 @@ On PostgreSQL the rows go in one statement run by the driver itself (data-modify
 project, its options and owner, the message, the queued run): one round trip, one implicit
 transaction, no ORM. A foreign key refusing the message (its project does not exist) refuses
 the whole statement. Elsewhere (SQLite) the same rows are Core INSERTs in one transaction. Once
-committed, the ``code-agent/run`` event is sent: a worker's own hand-off is woken, an API-only
-process notifies the workers' (:class:`qai.runs.dispatch.WakeWorkers`). A message that builds on a
+committed, the ``code-agent/run`` event is sent: it wakes a worker's own hand-off, or an API-only
+process's NOTIFY to the workers (:class:`qai.runs.dispatch.WakeWorkers`). A message that builds on a
 chosen version goes through the session path (``messages.service.create_user_message``), which
 records the choice too.
 """
