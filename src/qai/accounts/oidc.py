@@ -23,7 +23,6 @@ import httpx
 import httpx2
 import orjson
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 
 from qai.accounts import secrets
@@ -112,6 +111,10 @@ class SingleSignOn:
         self.button_label = button_label
         self.allow_signup = allow_signup
         self.redirect_url = redirect_url
+        # Here, not at the top: authlib's client (with joserfc and cryptography) is 0.1 s of
+        # every start-up, and most servers have no single sign-on.
+        from authlib.integrations.starlette_client import OAuth
+
         self._client = OAuth().register(
             "sso",
             client_id=client_id,

@@ -3,6 +3,8 @@ invites."""
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from qai.cli import db, sandbox, worker
@@ -19,6 +21,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _loaded(context: typer.Context) -> None:
+    # `python -m qai` starts with the collector off (qai.__main__); `qai serve` turns it on
+    # once its app is built, every other command now.
+    if context.invoked_subcommand != "serve":
+        gc.enable()
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(projects_app, name="projects")

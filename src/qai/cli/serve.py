@@ -114,9 +114,11 @@ def run_server(settings: Settings, *, role: Role) -> None:
     )
     # The ~200,000 objects made by importing QAI's libraries live as long as the process: keep
     # them out of the collector's full passes, each of which would otherwise stall every
-    # request in flight for a few hundred milliseconds.
+    # request in flight for a few hundred milliseconds. (`qai` starts with the collector off:
+    # qai.__main__.)
     gc.collect()
     gc.freeze()
+    gc.enable()
     # loop and http "auto" pick uvloop and httptools, which uvicorn[standard] installs.
     config = uvicorn.Config(
         app,
