@@ -13,6 +13,7 @@ import pytest
 from qai.sandbox import LocalSandbox, LocalSandboxManager
 from qai.sandbox.local import seccomp
 from qai.sandbox.local.isolation import is_filtered
+from tests.needs import require_bwrap
 
 from .conftest import TEST_TEMPLATES, make_settings
 
@@ -72,6 +73,7 @@ DENIED_WITH_EPERM = (
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSandbox]:
     """One sandbox for the module (the manager runs on a loop of its own)."""
+    require_bwrap()  # a module's fixture starts before the bwrap marker's skip is looked at
     data_dir = tmp_path_factory.mktemp("seccomp") / "data"
     manager = LocalSandboxManager(make_settings(data_dir), templates=TEST_TEMPLATES)
     try:
