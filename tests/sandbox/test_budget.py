@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from qai.sandbox import LocalSandbox, LocalSandboxManager
-from qai.sandbox.local.cgroups import Cgroups
+from qai.sandbox.local.cgroups import Budget, Cgroups
+from qai.sandbox.local.registry import reserve_uid
 
 from .conftest import ManagerFactory
 
@@ -154,3 +155,35 @@ async def test_tmp_pages_count_against_the_memory_budget(
     assert fill.exit_code in (9, 128 + 9), fill
     assert "filled" not in fill.stdout
     assert (await bystander.exec("echo fine")).stdout == "fine\n"
+
+
+async def test_cgroups_left_by_killed_sandboxes_are_removed_and_no_others(
+    make_manager: ManagerFactory, cgroups: Cgroups
+) -> None:
+    manager: LocalSandboxManager = await make_manager(**BUDGET)
+    running = await manager.start("web", name="running")
+    assert isinstance(running, LocalSandbox)
+    kept = cgroup_dirs(cgroups, running.pid)
+    uid_dir, base = manager.settings.sandbox_uid_dir, manager.settings.sandbox_uid_base
+    # Left by a QAI killed with its sandbox: the cgroup is empty and nobody holds the uid.
+    left_uid, left_lock = reserve_uid(uid_dir, "left-by-a-killed-qai", base)
+    cgroups.create(left_uid, Budget(memory_bytes=64 << 20, processes=8))
+    left_lock.release()
+    # Being started: the cgroup is made, nothing has joined it yet, the uid is reserved.
+    starting_uid, starting_lock = reserve_uid(uid_dir, "being-started", base)
+    try:
+        starting = [p.parent for p in cgroups.create(starting_uid, Budget(64 << 20, 8))]
+        assert left_uid in cgroups.leftovers()
+        assert starting_uid in cgroups.leftovers()
+        assert running.uid not in cgroups.leftovers()  # its processes are in it
+
+        removed = await asyncio.to_thread(manager.reaper.remove_leftover_cgroups)
+
+        assert removed >= 1  # others may be left on this machine by earlier test runs
+        assert left_uid not in cgroups.leftovers()
+        assert all(d.exists() for d in starting), "removed while its uid was reserved"
+        assert all(d.exists() for d in kept), "a running sandbox's cgroup was removed"
+        assert (await running.exec("echo still here")).stdout.strip() == "still here"
+    finally:
+        cgroups.remove(starting_uid)
+        starting_lock.release()

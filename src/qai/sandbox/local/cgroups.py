@@ -18,6 +18,7 @@ early. The sandbox's cgroup is named after its host uid, which no other running 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -157,6 +158,41 @@ class Cgroups:
                 return None
             found.append(directory / "cgroup.procs")
         return found
+
+    def leftovers(self) -> list[int]:
+        """The uids of the sandbox cgroups below QAI's that no process is in: a QAI process
+        that was killed leaves them (its sandboxes die with it), and a stop that was cut short."""
+        uids: set[int] = set()
+        for parent in self._parents.values():
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(parent):
+                    suffix = entry.name.removeprefix(CGROUP_PREFIX)
+                    if suffix != entry.name and suffix.isdigit() and entry.is_dir():
+                        uids.add(int(suffix))
+        return sorted(uid for uid in uids if self._empty(uid))
+
+    def remove_if_empty(self, uid: int) -> bool:
+        """Remove the cgroup of ``uid`` if no process is in it (none is killed); whether it is
+        gone. Call it holding the uid's reservation, so no sandbox is being started in it."""
+        if not self._empty(uid):
+            return False
+        for directory in self._directories(uid).values():
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return False  # a process joined it since (EBUSY)
+        return True
+
+    def _empty(self, uid: int) -> bool:
+        for directory in self._directories(uid).values():
+            try:
+                if (directory / "cgroup.procs").read_text().strip():
+                    return False
+            except FileNotFoundError:
+                continue
+        return True
 
     def remove(self, uid: int, *, deadline: float = 5.0) -> bool:
         """Kill whatever runs in the cgroup of ``uid`` and remove it; whether it is gone."""

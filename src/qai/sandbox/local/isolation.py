@@ -161,6 +161,11 @@ class Isolation:
 
     name = "none"
 
+    @property
+    def cgroups(self) -> Cgroups | None:
+        """The host's cgroups sandboxes get (None: none)."""
+        return None
+
     def check(self) -> None:
         """Raise :class:`IsolationUnavailable` when sandboxes cannot be started here."""
 

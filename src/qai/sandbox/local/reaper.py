@@ -13,6 +13,7 @@ from qai.sandbox._errors import SandboxError
 from qai.sandbox.local.context import Context
 from qai.sandbox.local.files import TreeTooDeep, tree_size
 from qai.sandbox.local.owned import OwnedSandboxes
+from qai.sandbox.local.registry import reserved_if_free
 from qai.sandbox.local.sandbox import LocalSandbox
 
 logger = logging.getLogger("qai.sandbox")
@@ -74,15 +75,33 @@ class Reaper:
         """:meth:`SandboxManager.prune`: each name is removed holding its start lock."""
         return await asyncio.to_thread(self._context.registry.prune, older_than_hours * 3600)
 
+    def remove_leftover_cgroups(self) -> int:
+        """Remove the empty sandbox cgroups no running sandbox has (a QAI process killed with
+        its sandboxes leaves them); how many. Each is removed holding its uid's reservation."""
+        cgroups = self._context.isolation.cgroups
+        if cgroups is None:
+            return 0
+        removed = 0
+        for uid in cgroups.leftovers():
+            with reserved_if_free(self._context.settings.sandbox_uid_dir, uid) as free:
+                if free and cgroups.remove_if_empty(uid):
+                    removed += 1
+        return removed
+
     async def prune_now_and_then(self) -> None:
         """Remove the directories of sandboxes stopped longer than QAI_SANDBOX_KEEP_STOPPED_HOURS
-        (0: never), at most every ``prune_interval`` seconds."""
+        (0: never) and the cgroups left by killed sandboxes, at most every ``prune_interval``
+        seconds."""
         hours = self._context.settings.sandbox_keep_stopped_hours
-        if hours == 0 or time.monotonic() - self._pruned_at < self.prune_interval:
+        if time.monotonic() - self._pruned_at < self.prune_interval:
             return
         self._pruned_at = time.monotonic()
         try:
-            await self.prune(hours)
+            if hours:
+                await self.prune(hours)
+            removed = await asyncio.to_thread(self.remove_leftover_cgroups)
+            if removed:
+                logger.info("removed %d empty cgroups left by sandboxes that were killed", removed)
         except Exception:
             # Housekeeping only: whatever fails here, the reaper goes on stopping idle sandboxes.
             logger.exception(

@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,6 +279,23 @@ def reserve_uid(directory: Path, name: str, base: int) -> tuple[int, FileLock]:
             continue
         return uid, lock
     raise RuntimeError("all sandbox uids are taken")
+
+
+@contextlib.contextmanager
+def reserved_if_free(directory: Path, uid: int) -> Iterator[bool]:
+    """Hold the reservation of ``uid`` in ``directory`` (QAI_SANDBOX_UID_DIR) for the block if
+    no running sandbox has it (True); False, and nothing held, if one has."""
+    try:
+        lock = FileLock.try_acquire(directory / f"uid-{uid}.lock")
+    except FileNotFoundError:  # no uid was ever reserved on this machine
+        lock = None
+    if lock is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 class Log:
